@@ -1,0 +1,39 @@
+//! The domain of Task Core: tasks and their enums, every validation rule, the replicated
+//! `Command`s and the pure, deterministic state machine that applies them, and the in-memory
+//! index that answers queries and statistics.
+//!
+//! This crate does no IO, reads no clock and draws no random number: time and random values
+//! arrive inside a [`Proposal`], stamped by the proposer. Full task records are read and written
+//! through the [`Records`] trait, which the storage crate implements over sled and tests implement
+//! in memory. It must not depend on any other crate of ours.
+
+mod command;
+mod index;
+mod json;
+mod query;
+mod records;
+mod state;
+mod stats;
+mod task;
+mod time;
+pub mod validate;
+
+pub use command::{
+    Command, CreateTask, IdempotencyClaim, Outcome, Proposal, Refusal, RetryTask, UpdateTask,
+};
+pub use index::{Entry, Index};
+pub use json::{digest, merge_patch, Json};
+pub use query::{OrderField, OrderKey, QueryPage, TaskQuery};
+pub use records::{IdempotencyRecord, MemRecords, Records, StorageFault};
+pub use state::{TaskState, IDEMPOTENCY_TTL_MICROS};
+pub use stats::{QueueStats, TypeStat, TypeStats};
+pub use task::{
+    Attempt, AttemptOutcome, BrandRef, PersistentJob, Priority, Status, Task, TaskMetrics, UserRef,
+};
+pub use time::Timestamp;
+pub use validate::{FieldErrors, TaskTypes};
+
+/// The cluster-wide numeric id of a task, assigned in commit order.
+pub type TaskId = u64;
+/// The numeric id of a brand (tenant).
+pub type BrandId = u64;

@@ -1,0 +1,233 @@
+//! Property tests: random command sequences keep the state machine's invariants.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::{MemRecords, Priority};
+
+#[derive(Clone, Debug)]
+enum Op {
+    Create {
+        brand: BrandId,
+        priority: usize,
+        ty: usize,
+        key: Option<(u8, u64)>,
+    },
+    Update {
+        id: TaskId,
+        brand: BrandId,
+        priority: Option<usize>,
+        description: Option<String>,
+    },
+    Delete {
+        id: TaskId,
+        brand: BrandId,
+    },
+    Cancel {
+        id: TaskId,
+        brand: BrandId,
+    },
+    Retry {
+        id: TaskId,
+        brand: BrandId,
+        reset: bool,
+    },
+    /// Stands in for the execution commands of a later issue: ends or starts an attempt.
+    Force {
+        id: TaskId,
+        status: usize,
+    },
+}
+
+const TYPES: [&str; 3] = ["data_export", "seo_content_audit", "report_generation"];
+
+fn op() -> impl Strategy<Value = Op> {
+    let id = 1u64..40;
+    let brand = 1u64..4;
+    prop_oneof![
+        4 => (brand.clone(), 0usize..4, 0usize..3, prop::option::of((0u8..3, 0u64..2)))
+            .prop_map(|(brand, priority, ty, key)| Op::Create { brand, priority, ty, key }),
+        2 => (id.clone(), brand.clone(), prop::option::of(0usize..4), prop::option::of("[a-z ]{0,8}"))
+            .prop_map(|(id, brand, priority, description)| Op::Update { id, brand, priority, description }),
+        1 => (id.clone(), brand.clone()).prop_map(|(id, brand)| Op::Delete { id, brand }),
+        1 => (id.clone(), brand.clone()).prop_map(|(id, brand)| Op::Cancel { id, brand }),
+        1 => (id.clone(), brand, any::<bool>()).prop_map(|(id, brand, reset)| Op::Retry { id, brand, reset }),
+        2 => (id, 0usize..5).prop_map(|(id, status)| Op::Force { id, status }),
+    ]
+}
+
+fn command(op: &Op, n: usize) -> Option<Command> {
+    Some(match op.clone() {
+        Op::Create {
+            brand,
+            priority,
+            ty,
+            key,
+        } => {
+            let mut c = create_cmd(brand, &format!("task_{:012}", n % 7));
+            c.priority = Priority::ALL[priority];
+            c.task_type = TYPES[ty].into();
+            c.idempotency = key.map(|(k, d)| IdempotencyClaim {
+                key: format!("k{k}"),
+                digest: d,
+            });
+            Command::Create(c)
+        }
+        Op::Update {
+            id,
+            brand,
+            priority,
+            description,
+        } => Command::Update(UpdateTask {
+            id,
+            brand,
+            priority: priority.map(|p| Priority::ALL[p]),
+            description,
+            ..Default::default()
+        }),
+        Op::Delete { id, brand } => Command::Delete { id, brand },
+        Op::Cancel { id, brand } => Command::Cancel { id, brand },
+        Op::Retry { id, brand, reset } => Command::Retry(RetryTask {
+            id,
+            brand,
+            reset_progress: reset,
+            clear_errors: true,
+            new_priority: None,
+        }),
+        Op::Force { .. } => return None,
+    })
+}
+
+fn force(state: &mut TaskState, rec: &mut MemRecords, id: TaskId, status: Status, at: Timestamp) {
+    let Some(mut t) = rec.tasks.get(&id).cloned() else {
+        return;
+    };
+    t.status = status;
+    t.started_at = Some(at.plus_micros(-90 * Timestamp::SECOND));
+    t.completed_at = matches!(status, Status::Completed | Status::Failed).then_some(at);
+    rec.put_task(&t);
+    state.index.insert(&t);
+}
+
+/// Runs the ops, checking every step; returns the outcomes and the final world.
+fn run(ops: &[Op]) -> (Vec<Option<Outcome>>, TaskState, MemRecords) {
+    let mut state = TaskState::new();
+    let mut rec = MemRecords::default();
+    let mut outcomes = Vec::new();
+    let mut last_id = 0;
+    for (n, op) in ops.iter().enumerate() {
+        let at = T0.plus_micros(n as i64 * 3600 * Timestamp::SECOND);
+        let before = rec.clone();
+        let Some(cmd) = command(op, n) else {
+            if let Op::Force { id, status } = op {
+                force(&mut state, &mut rec, *id, Status::ALL[*status], at);
+            }
+            outcomes.push(None);
+            continue;
+        };
+        let outcome = state.apply(&Proposal { at, cmd }, &mut rec).unwrap();
+        check_transition(&before, &rec, &outcome, &mut last_id);
+        check_index(&state, &rec);
+        outcomes.push(Some(outcome));
+    }
+    (outcomes, state, rec)
+}
+
+fn check_transition(
+    before: &MemRecords,
+    after: &MemRecords,
+    outcome: &Outcome,
+    last_id: &mut TaskId,
+) {
+    let status_of = |r: &MemRecords, id: TaskId| r.tasks.get(&id).map(|t| t.status);
+    match outcome {
+        Outcome::Created(t) => {
+            assert!(t.id > *last_id, "ids increase");
+            *last_id = t.id;
+            assert_eq!(t.status, Status::Pending);
+            assert_eq!(after.tasks.len(), before.tasks.len() + 1);
+        }
+        Outcome::Replayed(t) => assert_eq!(before.tasks.get(&t.id), Some(t)),
+        Outcome::Updated(t) => assert_eq!(status_of(before, t.id), Some(t.status)),
+        Outcome::Deleted => assert_eq!(after.tasks.len() + 1, before.tasks.len()),
+        Outcome::Cancelled {
+            task,
+            previous_status,
+        } => {
+            assert!(matches!(previous_status, Status::Pending | Status::Running));
+            assert_eq!(status_of(before, task.id), Some(*previous_status));
+            assert_eq!(task.status, Status::Cancelled);
+        }
+        Outcome::Retried(t) => {
+            let was = status_of(before, t.id);
+            assert!(matches!(was, Some(Status::Failed | Status::Cancelled)));
+            assert_eq!(t.status, Status::Pending);
+            assert!(t.retry_count <= t.max_retries);
+        }
+        Outcome::Refused(_) => assert_eq!(before.tasks, after.tasks, "a refusal changes nothing"),
+    }
+}
+
+fn check_index(state: &TaskState, rec: &MemRecords) {
+    let index = state.index();
+    assert_eq!(index.len(), rec.tasks.len());
+    assert!(rec.tasks.keys().all(|&id| id < state.next_id()));
+    let rebuilt = TaskState::restore(state.next_id(), rec.tasks.values().cloned(), []);
+    for brand in 1..4 {
+        let q = TaskQuery::all(brand);
+        assert_eq!(
+            index.query(&q),
+            rebuilt.index().query(&q),
+            "index equals records"
+        );
+        let now = T0;
+        let stats = index.queue_stats(brand, None, None, now);
+        assert_eq!(stats, rebuilt.index().queue_stats(brand, None, None, now));
+        assert_eq!(
+            index.type_stats(brand, None, None),
+            rebuilt.index().type_stats(brand, None, None)
+        );
+        assert_eq!(
+            stats.total_tasks as usize,
+            index.brand_len(brand),
+            "counts add up"
+        );
+        assert_eq!(
+            stats.status_distribution.iter().sum::<u64>(),
+            stats.total_tasks
+        );
+        let per_type: u64 = index
+            .type_stats(brand, None, None)
+            .types
+            .iter()
+            .map(|t| t.total)
+            .sum();
+        assert_eq!(per_type, stats.total_tasks);
+        let filtered = index.queue_stats(brand, Some(Timestamp(i64::MIN)), None, now);
+        assert_eq!(
+            filtered, stats,
+            "the scanning path agrees with the counters"
+        );
+    }
+    for (id, t) in &rec.tasks {
+        assert_eq!(
+            index.by_task_id(&t.task_id),
+            Some(*id),
+            "task ids are unique"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn random_sequences_keep_the_invariants(ops in prop::collection::vec(op(), 1..60)) {
+        let (outcomes, state, rec) = run(&ops);
+        // Replaying the same proposals gives an equal state and equal outcomes.
+        let (again, state2, rec2) = run(&ops);
+        prop_assert_eq!(outcomes, again);
+        prop_assert_eq!(rec, rec2);
+        prop_assert_eq!(state.next_id(), state2.next_id());
+    }
+}

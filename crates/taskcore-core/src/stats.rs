@@ -1,0 +1,144 @@
+//! Queue and task-type statistics of a brand, from the index's counters.
+
+use std::borrow::Cow;
+
+use crate::index::{round1, BrandIndex};
+use crate::{BrandId, Index, Priority, Status, TaskId, Timestamp};
+
+/// Counts per priority queue, per status, and mean processing times.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueStats {
+    /// Tasks in all.
+    pub total_tasks: u64,
+    /// Pending tasks per priority (indexed by [`Priority::index`]).
+    pub pending: [u64; 4],
+    /// Running tasks per priority.
+    pub running: [u64; 4],
+    /// Tasks created since 00:00 UTC per priority.
+    pub total_today: [u64; 4],
+    /// Tasks per status (indexed by [`Status::index`]).
+    pub status_distribution: [u64; 5],
+    /// Mean `completed_at − started_at` of completed tasks, in minutes, per priority.
+    pub avg_processing_time_minutes: [Option<f64>; 4],
+}
+
+/// The statistics of one task type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeStat {
+    /// The task type.
+    pub task_type: String,
+    /// Tasks in all.
+    pub total: u64,
+    /// Completed tasks.
+    pub completed: u64,
+    /// Failed tasks.
+    pub failed: u64,
+    /// Mean processing time of completed tasks, minutes, one decimal.
+    pub avg_duration_minutes: Option<f64>,
+    /// `completed / total × 100`, one decimal.
+    pub success_rate: f64,
+}
+
+/// Statistics of every task type with at least one task, by name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TypeStats {
+    /// One entry per type.
+    pub types: Vec<TypeStat>,
+}
+
+impl Index {
+    /// The counters of a brand, restricted to tasks created in `[after, before]` when given.
+    fn brand_view(
+        &self,
+        brand: BrandId,
+        after: Option<Timestamp>,
+        before: Option<Timestamp>,
+    ) -> Option<Cow<'_, BrandIndex>> {
+        let b = self.brands.get(&brand)?;
+        if after.is_none() && before.is_none() {
+            return Some(Cow::Borrowed(b));
+        }
+        let lo = after.unwrap_or(Timestamp(i64::MIN));
+        let hi = before.unwrap_or(Timestamp(i64::MAX));
+        let mut view = BrandIndex::default();
+        if lo <= hi {
+            for (_, id) in b.by_created.range((lo, 0)..=(hi, TaskId::MAX)) {
+                if let Some(e) = b.tasks.get(id) {
+                    view.add_counts(e);
+                }
+            }
+        }
+        Some(Cow::Owned(view))
+    }
+
+    /// Queue statistics of a brand; `now` decides what "today" is.
+    pub fn queue_stats(
+        &self,
+        brand: BrandId,
+        after: Option<Timestamp>,
+        before: Option<Timestamp>,
+        now: Timestamp,
+    ) -> QueueStats {
+        let mut stats = QueueStats::default();
+        let Some(view) = self.brand_view(brand, after, before) else {
+            return stats;
+        };
+        for status in Status::ALL {
+            let row = &view.counts[status.index()];
+            stats.status_distribution[status.index()] = row.iter().sum();
+        }
+        stats.total_tasks = stats.status_distribution.iter().sum();
+        stats.pending = view.counts[Status::Pending.index()];
+        stats.running = view.counts[Status::Running.index()];
+        for p in Priority::ALL {
+            stats.avg_processing_time_minutes[p.index()] = view.durations[p.index()].mean_minutes();
+        }
+        if let Some(b) = self.brands.get(&brand) {
+            let lo = after.unwrap_or(Timestamp(i64::MIN)).max(now.start_of_day());
+            let hi = before.unwrap_or(Timestamp(i64::MAX));
+            if lo <= hi {
+                for (_, id) in b.by_created.range((lo, 0)..=(hi, TaskId::MAX)) {
+                    if let Some(e) = b.tasks.get(id) {
+                        stats.total_today[e.priority.index()] += 1;
+                    }
+                }
+            }
+        }
+        stats
+    }
+
+    /// Task-type statistics of a brand.
+    pub fn type_stats(
+        &self,
+        brand: BrandId,
+        after: Option<Timestamp>,
+        before: Option<Timestamp>,
+    ) -> TypeStats {
+        let Some(view) = self.brand_view(brand, after, before) else {
+            return TypeStats::default();
+        };
+        let mut types: Vec<TypeStat> = view
+            .by_type
+            .iter()
+            .map(|(&ty, c)| {
+                let total: u64 = c.per_status.iter().sum();
+                let completed = c.per_status[Status::Completed.index()];
+                TypeStat {
+                    task_type: self.type_name(ty).to_owned(),
+                    total,
+                    completed,
+                    failed: c.per_status[Status::Failed.index()],
+                    avg_duration_minutes: c.durations.mean_minutes(),
+                    success_rate: if total == 0 {
+                        0.0
+                    } else {
+                        round1(completed as f64 * 100.0 / total as f64)
+                    },
+                }
+            })
+            .filter(|t| t.total > 0)
+            .collect();
+        types.sort_by(|a, b| a.task_type.cmp(&b.task_type));
+        TypeStats { types }
+    }
+}
