@@ -1,1 +1,41 @@
-//! taskcore-store
+//! Storage of Task Core on sled: task records, idempotency keys and the state machine's meta,
+//! written in one atomic batch and flushed once per batch of applied commands.
+//!
+//! This is the only crate that knows sled; `codec` is the only module that knows bincode. It
+//! depends on `taskcore-core` and nothing else of ours, and knows nothing of HTTP.
+
+mod codec;
+mod keys;
+mod records;
+mod state_machine;
+
+pub use codec::CodecError;
+pub use state_machine::{StateMachine, StateView};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (IO, corruption detected by sled).
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value does not decode.
+    #[error("a stored record does not decode (key {key}): {source}")]
+    Corrupt {
+        /// The key, printed for the operator.
+        key: String,
+        /// The decoding error.
+        source: CodecError,
+    },
+    /// A value did not encode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Applying failed earlier; the node refuses further writes until restarted.
+    #[error("the state machine stopped after a storage fault: {0}")]
+    Stopped(String),
+}
+
+impl From<StoreError> for taskcore_core::StorageFault {
+    fn from(e: StoreError) -> Self {
+        taskcore_core::StorageFault(e.to_string())
+    }
+}

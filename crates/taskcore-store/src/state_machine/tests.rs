@@ -1,0 +1,113 @@
+use serde_json::json;
+use taskcore_core::{
+    Command, CreateTask, IdempotencyClaim, Json, Outcome, Priority, Proposal, Status, TaskQuery,
+    Timestamp, UserRef,
+};
+
+use super::*;
+
+fn create(brand: u64, n: u64, key: Option<&str>) -> Proposal {
+    Proposal {
+        at: Timestamp(1_700_000_000_000_000 + n as i64),
+        cmd: Command::Create(CreateTask {
+            task_id: format!("task_{n:012}"),
+            brand,
+            brand_name: Some("Humari".into()),
+            created_by: UserRef {
+                id: 1,
+                username: "martin".into(),
+            },
+            task_type: "data_export".into(),
+            priority: Priority::High,
+            description: format!("task {n}"),
+            context_data: Json(json!({"n": n, "nested": {"list": [1, 2, 3]}})),
+            scheduled_for: None,
+            max_retries: 3,
+            timeout_minutes: 60,
+            periodic_task: None,
+            idempotency: key.map(|k| IdempotencyClaim {
+                key: k.into(),
+                digest: 42,
+            }),
+        }),
+    }
+}
+
+#[test]
+fn applied_batches_survive_a_reopen_with_the_same_ids_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let before;
+    {
+        let sm = StateMachine::open(dir.path()).unwrap();
+        let batch: Vec<_> = (1..=50).map(|n| create(9, n, None)).collect();
+        let outcomes = sm.apply_batch(&batch).unwrap();
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Created(_))));
+        let cancel = Proposal {
+            at: Timestamp(1_800_000_000_000_000),
+            cmd: Command::Cancel { id: 7, brand: 9 },
+        };
+        let delete = Proposal {
+            at: Timestamp(1_800_000_000_000_001),
+            cmd: Command::Delete { id: 8, brand: 9 },
+        };
+        sm.apply_batch(&[cancel, delete]).unwrap();
+        before = sm.read().index().query(&TaskQuery::all(9));
+    }
+    let sm = StateMachine::open(dir.path()).unwrap();
+    let view = sm.read();
+    assert_eq!(view.index().query(&TaskQuery::all(9)), before);
+    assert_eq!(view.index().len(), 49);
+    assert_eq!(view.task(7).unwrap().unwrap().status, Status::Cancelled);
+    assert!(view.task(8).unwrap().is_none());
+    let t = view.task(50).unwrap().unwrap();
+    assert_eq!(t.context_data.0["nested"]["list"], json!([1, 2, 3]));
+    drop(view);
+    // The counter survives too: deleted ids are not reused after a restart.
+    let outcomes = sm.apply_batch(&[create(9, 51, None)]).unwrap();
+    assert!(matches!(&outcomes[0], Outcome::Created(t) if t.id == 51));
+}
+
+#[test]
+fn idempotency_keys_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let sm = StateMachine::open(dir.path()).unwrap();
+        sm.apply_batch(&[create(1, 1, Some("abc"))]).unwrap();
+    }
+    let sm = StateMachine::open(dir.path()).unwrap();
+    let outcomes = sm.apply_batch(&[create(1, 2, Some("abc"))]).unwrap();
+    assert!(matches!(&outcomes[0], Outcome::Replayed(t) if t.id == 1));
+}
+
+#[test]
+fn a_batch_sees_its_own_earlier_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sm = StateMachine::open(dir.path()).unwrap();
+    let cancel = Proposal {
+        at: Timestamp(1_700_000_001_000_000),
+        cmd: Command::Cancel { id: 1, brand: 1 },
+    };
+    let outcomes = sm
+        .apply_batch(&[create(1, 1, Some("k")), cancel, create(1, 2, Some("k"))])
+        .unwrap();
+    assert!(matches!(&outcomes[1], Outcome::Cancelled { .. }));
+    assert!(matches!(&outcomes[2], Outcome::Replayed(t) if t.status == Status::Cancelled));
+}
+
+#[test]
+fn a_corrupt_record_stops_the_open_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let sm = StateMachine::open(dir.path()).unwrap();
+        sm.apply_batch(&[create(1, 1, None)]).unwrap();
+        sm.inner
+            .tree
+            .insert(keys::task(2), &[1u8, 0xff, 0xff][..])
+            .unwrap();
+        sm.flush().unwrap();
+    }
+    let err = StateMachine::open(dir.path())
+        .err()
+        .expect("open must fail");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+}
