@@ -1,1 +1,72 @@
-//! taskcore-api
+//! The HTTP edge of Task Core, on axum: every route of the contract (`CONTRACT.md`), the
+//! `Claims` and `Brand` extractors, DRF-style query parsing and pagination, and the one error
+//! type mapped to HTTP statuses and bodies in one place ([`ApiError`]).
+//!
+//! This is the only crate that knows HTTP status codes. Writes go through the cluster's
+//! `propose`, reads through its read barrier; it never touches storage directly.
+
+mod auth;
+mod body;
+mod error;
+mod list_query;
+mod openapi;
+mod render;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use taskcore_cluster::ClusterHandle;
+use taskcore_core::TaskTypes;
+use tower_http::trace::TraceLayer;
+
+pub use auth::{
+    mint_hs256, AuthConfig, AuthConfigError, AuthKeys, Brand, BrandClaim, Claims, RequireAdmin,
+};
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+
+/// Largest request body, as the contract sets it.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the edge needs to know beyond the cluster and the keys.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// The task types a task may have.
+    pub task_types: TaskTypes,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            task_types: TaskTypes::default(),
+            max_body_bytes: MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// The state every handler shares: cheap handles only.
+#[derive(Clone)]
+pub struct AppState {
+    /// Writes and read barriers.
+    pub cluster: ClusterHandle,
+    /// Token verification.
+    pub auth: Arc<AuthKeys>,
+    /// Edge configuration.
+    pub config: Arc<ApiConfig>,
+}
+
+/// The whole contract as one router, ready to serve or to `oneshot` in tests.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::tasks::routes())
+        .merge(routes::ops::routes())
+        .fallback(routes::ops::not_found)
+        .layer(axum::middleware::from_fn(
+            routes::ops::method_not_allowed_body,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

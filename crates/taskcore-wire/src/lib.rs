@@ -1,1 +1,16 @@
-//! taskcore-wire
+//! The HTTP bodies of Task Core's contract (`CONTRACT.md`), as serde types.
+//!
+//! Shared by the edge (which renders them), the client, the worker and `taskctl` (which read
+//! them). Serde only: no behaviour, and no dependency on any other crate of ours. With the
+//! `openapi` feature the types also describe themselves for the OpenAPI document.
+
+mod error;
+mod stats;
+mod task;
+
+pub use error::ErrorBody;
+pub use stats::{PerPriority, PerStatus, QueueCounts, QueueStats, TypeStat, TypeStats};
+pub use task::{
+    AttemptBody, BrandBody, CancelResponse, MetricsBody, NewTask, Page, PersistentJobBody,
+    RetryRequest, RetryResponse, TaskBody, TaskPatch, TaskPriority, TaskStatus, UserBody,
+};

@@ -1,0 +1,20 @@
+//! The routes of every area, and the helpers they share.
+
+use axum::routing::MethodRouter;
+use axum::Router;
+
+use crate::AppState;
+
+pub mod ops;
+pub mod tasks;
+
+/// Serves `path` (written with its trailing slash, as the seed does) and the same path without
+/// the slash alike.
+pub fn route(
+    router: Router<AppState>,
+    path: &str,
+    methods: MethodRouter<AppState>,
+) -> Router<AppState> {
+    let bare = path.trim_end_matches('/');
+    router.route(path, methods.clone()).route(bare, methods)
+}

@@ -1,0 +1,249 @@
+//! Node configuration: a TOML file, then environment overrides, then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use taskcore_api::AuthConfig;
+use taskcore_core::TaskTypes;
+
+/// The configuration file, as written (every field optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// This node's id in the cluster.
+    pub node_id: Option<u64>,
+    /// Where clients reach this node.
+    pub http_addr: Option<SocketAddr>,
+    /// Where peers reach this node.
+    pub raft_addr: Option<SocketAddr>,
+    /// Where the node keeps its data.
+    pub data_dir: Option<PathBuf>,
+    /// The secret peers authenticate with.
+    pub cluster_secret: Option<String>,
+    /// Token verification.
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// Task settings.
+    #[serde(default)]
+    pub tasks: TasksSection,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[auth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// HS256 secret.
+    pub jwt_secret: Option<String>,
+    /// A PEM public key file, for RS256 or ES256 tokens.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// `RS256` or `ES256`, the algorithm of the public key.
+    pub jwt_algorithm: Option<String>,
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// Required `aud`.
+    pub audience: Option<String>,
+}
+
+/// `[tasks]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TasksSection {
+    /// The accepted task types (default: the twelve of the seed).
+    pub types: Option<Vec<String>>,
+}
+
+/// `[log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// A tracing filter, such as `info,taskcore_api=debug`.
+    pub filter: Option<String>,
+    /// `text` (default) or `json`.
+    pub format: Option<String>,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--node-id`.
+    pub node_id: Option<u64>,
+    /// `--http-addr`.
+    pub http_addr: Option<SocketAddr>,
+    /// `--raft-addr`.
+    pub raft_addr: Option<SocketAddr>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--dev`.
+    pub dev: bool,
+}
+
+/// The resolved configuration of a node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id.
+    pub node_id: u64,
+    /// Client address.
+    pub http_addr: SocketAddr,
+    /// Peer address.
+    pub raft_addr: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Peer secret.
+    pub cluster_secret: Option<String>,
+    /// Token verification (in dev mode without a secret, one is made and kept in the data dir).
+    pub auth: AuthConfig,
+    /// Accepted task types.
+    pub task_types: TaskTypes,
+    /// Development mode: one node, a printed token.
+    pub dev: bool,
+    /// Tracing filter.
+    pub log_filter: String,
+    /// JSON logs.
+    pub log_json: bool,
+}
+
+/// Reads an environment variable, treating an empty value as unset.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl NodeConfig {
+    /// Resolves the configuration: file, then environment, then flags.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, an unusable key, or no JWT secret outside `--dev`.
+    pub fn resolve(flags: &Overrides) -> anyhow::Result<Self> {
+        let file = match &flags.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let auth = resolve_auth(&file.auth)?;
+        if !flags.dev && auth.hs256_secret.is_none() && auth.public_key.is_none() {
+            bail!(
+                "no JWT secret configured: set auth.jwt_secret in the configuration file or \
+                 TASKCORE_JWT_SECRET in the environment (or start with --dev for a local node)"
+            );
+        }
+        let types = file.tasks.types.map(TaskTypes).unwrap_or_default();
+        if types.0.is_empty() || types.0.iter().any(|t| t.trim().is_empty()) {
+            bail!("tasks.types must list at least one non-empty task type");
+        }
+        let log_format = env("TASKCORE_LOG_FORMAT").or(file.log.format);
+        Ok(NodeConfig {
+            node_id: flags.node_id.or(file.node_id).unwrap_or(1),
+            http_addr: flags
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or(([127, 0, 0, 1], 8080).into()),
+            raft_addr: flags
+                .raft_addr
+                .or(file.raft_addr)
+                .unwrap_or(([127, 0, 0, 1], 9080).into()),
+            data_dir: flags
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| "./data".into()),
+            cluster_secret: env("TASKCORE_CLUSTER_SECRET").or(file.cluster_secret),
+            auth,
+            task_types: types,
+            dev: flags.dev,
+            log_filter: env("TASKCORE_LOG")
+                .or(file.log.filter)
+                .unwrap_or_else(|| "info".into()),
+            log_json: log_format.as_deref() == Some("json"),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
+}
+
+fn resolve_auth(section: &AuthSection) -> anyhow::Result<AuthConfig> {
+    let public_key = match &section.jwt_public_key_file {
+        None => None,
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the JWT public key {}", path.display()))?;
+            let alg = match section.jwt_algorithm.as_deref().unwrap_or("RS256") {
+                "RS256" => jsonwebtoken::Algorithm::RS256,
+                "ES256" => jsonwebtoken::Algorithm::ES256,
+                other => bail!("auth.jwt_algorithm must be RS256 or ES256, not {other}"),
+            };
+            Some((alg, pem))
+        }
+    };
+    Ok(AuthConfig {
+        hs256_secret: env("TASKCORE_JWT_SECRET").or_else(|| section.jwt_secret.clone()),
+        public_key,
+        issuer: section.issuer.clone(),
+        audience: section.audience.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_dev_and_without_a_secret_the_node_refuses_to_start() {
+        if env("TASKCORE_JWT_SECRET").is_some() {
+            return; // the environment provides one; nothing to check here
+        }
+        let err = NodeConfig::resolve(&Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("no JWT secret configured"),
+            "{err}"
+        );
+        let dev = NodeConfig::resolve(&Overrides {
+            dev: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(dev.http_addr, "127.0.0.1:8080".parse().unwrap());
+    }
+
+    #[test]
+    fn the_file_is_read_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "node_id = 3\nhttp_addr = \"127.0.0.1:9000\"\n[auth]\njwt_secret = \"s\"\n\
+             [tasks]\ntypes = [\"a\", \"b\"]\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            config: Some(path),
+            http_addr: Some("127.0.0.1:9001".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = NodeConfig::resolve(&flags).unwrap();
+        assert_eq!(c.node_id, 3);
+        assert_eq!(c.http_addr.port(), 9001);
+        assert_eq!(c.task_types.0, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "htp_addr = \"127.0.0.1:9000\"\n").unwrap();
+        let err = NodeConfig::resolve(&Overrides {
+            config: Some(path),
+            dev: true,
+            ..Default::default()
+        });
+        assert!(format!("{:#}", err.unwrap_err()).contains("unknown field"));
+    }
+}

@@ -1,0 +1,9 @@
+//! The Task Core node: configuration, wiring of store, cluster and edge, signals and shutdown.
+//!
+//! `main.rs` only parses arguments; [`serve::run`] does the work, so that tests can run a node
+//! in-process with their own shutdown signal.
+
+pub mod config;
+pub mod dev;
+pub mod logging;
+pub mod serve;
