@@ -101,7 +101,10 @@ impl AuthKeys {
         let mut validation = Validation::new(*alg);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        let mut required = vec!["exp"];
+        required.extend(self.audience.as_ref().map(|_| "aud"));
+        required.extend(self.issuer.as_ref().map(|_| "iss"));
+        validation.set_required_spec_claims(&required);
         validation.validate_aud = self.audience.is_some();
         if let Some(aud) = &self.audience {
             validation.set_audience(&[aud]);

@@ -142,3 +142,111 @@ impl Index {
         TypeStats { types }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BrandRef, Json, Task, UserRef};
+
+    fn task(id: u64, ty: &str, status: Status, priority: Priority, minutes: i64) -> Task {
+        let created = Timestamp(1_734_700_000_000_000 + id as i64);
+        let start = created.plus_micros(60 * Timestamp::SECOND);
+        Task {
+            id,
+            task_id: format!("task_{id:012}"),
+            task_type: ty.into(),
+            status,
+            priority,
+            description: String::new(),
+            progress_percentage: 0,
+            brand: BrandRef {
+                id: 9,
+                name: "Humari".into(),
+            },
+            created_by: UserRef {
+                id: 1,
+                username: "m".into(),
+            },
+            created_at: created,
+            updated_at: created,
+            started_at: Some(start),
+            completed_at: (status == Status::Completed || status == Status::Failed)
+                .then(|| start.plus_micros(minutes * 60 * Timestamp::SECOND)),
+            cancelled_at: None,
+            scheduled_for: None,
+            context_data: Json::empty_object(),
+            result_data: None,
+            error_message: None,
+            retry_count: 0,
+            max_retries: 3,
+            timeout_minutes: 60,
+            metrics: None,
+            persistent_job: None,
+            periodic_task: None,
+            attempts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_seed_success_rate_rule_gives_93_3_for_420_of_450() {
+        let mut index = Index::default();
+        let mut id = 0;
+        let mut add = |index: &mut Index, status, n, minutes| {
+            for _ in 0..n {
+                id += 1;
+                index.insert(&task(
+                    id,
+                    "seo_keyword_analysis",
+                    status,
+                    Priority::Normal,
+                    minutes,
+                ));
+            }
+        };
+        add(&mut index, Status::Completed, 210, 10);
+        add(&mut index, Status::Completed, 210, 15);
+        add(&mut index, Status::Failed, 15, 3);
+        add(&mut index, Status::Pending, 15, 0);
+        let stats = index.type_stats(9, None, None);
+        let s = &stats.types[0];
+        assert_eq!((s.total, s.completed, s.failed), (450, 420, 15));
+        assert_eq!(s.success_rate, 93.3);
+        assert_eq!(s.avg_duration_minutes, Some(12.5));
+        let q = index.queue_stats(9, None, None, Timestamp(1_734_700_000_000_000));
+        assert_eq!(
+            q.avg_processing_time_minutes[Priority::Normal.index()],
+            Some(12.5)
+        );
+        assert_eq!(q.avg_processing_time_minutes[Priority::High.index()], None);
+        assert_eq!(q.status_distribution, [15, 0, 420, 15, 0]);
+        assert_eq!(q.total_today[Priority::Normal.index()], 450);
+    }
+
+    #[test]
+    fn removing_a_completed_task_takes_its_duration_out_of_the_mean() {
+        let mut index = Index::default();
+        index.insert(&task(
+            1,
+            "data_export",
+            Status::Completed,
+            Priority::High,
+            2,
+        ));
+        index.insert(&task(
+            2,
+            "data_export",
+            Status::Completed,
+            Priority::High,
+            4,
+        ));
+        index.remove(2);
+        let q = index.queue_stats(9, None, None, Timestamp(0));
+        assert_eq!(
+            q.avg_processing_time_minutes[Priority::High.index()],
+            Some(2.0)
+        );
+        index.remove(1);
+        assert_eq!(index.type_stats(9, None, None).types, vec![]);
+        assert!(index.is_empty());
+    }
+}

@@ -1,0 +1,185 @@
+//! A router over a fresh one-node store, tokens, and a small request builder for `oneshot`.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use taskcore_api::{app, mint_hs256, ApiConfig, AppState, AuthConfig, AuthKeys};
+use taskcore_cluster::{ApplierGuard, ClusterHandle};
+use taskcore_store::StateMachine;
+use tower::ServiceExt;
+
+pub const SECRET: &str = "test-secret";
+
+pub struct Harness {
+    pub app: Router,
+    pub cluster: ClusterHandle,
+    pub token: String,
+    _guard: ApplierGuard,
+    _dir: tempfile::TempDir,
+}
+
+pub fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// Claims of user 1 "martin", allowed on brand 9 "Humari" and brand 10 "Other".
+pub fn user_claims() -> Value {
+    json!({
+        "sub": 1, "username": "martin", "exp": now() + 3600,
+        "brands": [{"id": 9, "name": "Humari"}, {"id": 10, "name": "Other"}],
+    })
+}
+
+pub fn token(claims: &Value) -> String {
+    mint_hs256(SECRET, claims).unwrap()
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with_auth(AuthConfig {
+            hs256_secret: Some(SECRET.into()),
+            ..Default::default()
+        })
+    }
+
+    pub fn with_auth(auth: AuthConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let sm = StateMachine::open(dir.path()).unwrap();
+        let (cluster, guard) = ClusterHandle::start_local(sm).unwrap();
+        let state = AppState {
+            cluster: cluster.clone(),
+            auth: Arc::new(AuthKeys::new(&auth).unwrap()),
+            config: Arc::new(ApiConfig::default()),
+        };
+        Harness {
+            app: app(state),
+            cluster,
+            token: token(&user_claims()),
+            _guard: guard,
+            _dir: dir,
+        }
+    }
+
+    pub fn call(&self, method: Method, uri: &str) -> Call<'_> {
+        Call {
+            h: self,
+            method,
+            uri: uri.to_owned(),
+            headers: vec![
+                (
+                    "authorization".into(),
+                    format!("Bearer {}", self.token).into_bytes(),
+                ),
+                ("x-brand-id".into(), b"9".to_vec()),
+            ],
+            body: Vec::new(),
+        }
+    }
+
+    pub fn get(&self, uri: &str) -> Call<'_> {
+        self.call(Method::GET, uri)
+    }
+
+    pub fn post(&self, uri: &str, body: Value) -> Call<'_> {
+        self.call(Method::POST, uri).json(body)
+    }
+
+    /// Creates a task in brand 9 and returns its body.
+    pub async fn create(&self, body: Value) -> Value {
+        let r = self.post("/tasks/", body).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body
+    }
+
+    /// Creates a data_export task with these extra fields.
+    pub async fn create_with(&self, extra: Value) -> Value {
+        let mut body = json!({"task_type": "data_export"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        self.create(body).await
+    }
+}
+
+pub struct Call<'a> {
+    h: &'a Harness,
+    method: Method,
+    uri: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: Vec<u8>,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["error_code"].as_str().unwrap_or("")
+    }
+}
+
+impl Call<'_> {
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.headers.retain(|(k, _)| k != name);
+        self.headers
+            .push((name.to_owned(), value.as_ref().to_vec()));
+        self
+    }
+
+    pub fn without(mut self, name: &str) -> Self {
+        self.headers.retain(|(k, _)| k != name);
+        self
+    }
+
+    pub fn brand(self, id: &str) -> Self {
+        self.header("x-brand-id", id)
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    pub fn json(self, body: Value) -> Self {
+        self.raw(serde_json::to_vec(&body).unwrap(), Some("application/json"))
+    }
+
+    pub fn raw(mut self, body: impl Into<Vec<u8>>, content_type: Option<&str>) -> Self {
+        self.body = body.into();
+        match content_type {
+            Some(t) => self.header("content-type", t),
+            None => self.without("content-type"),
+        }
+    }
+
+    pub async fn send(self) -> Resp {
+        let mut req = Request::builder().method(self.method).uri(&self.uri);
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), HeaderValue::from_bytes(v).unwrap());
+        }
+        let req = req.body(Body::from(self.body)).unwrap();
+        let res = self.h.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let raw = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&raw).unwrap_or(Value::Null)
+        };
+        Resp {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+}
