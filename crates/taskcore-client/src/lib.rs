@@ -1,1 +1,242 @@
-//! taskcore-client
+//! A typed HTTP client for Task Core over the wire types, used by `taskctl`, the worker and the
+//! end-to-end tests. It knows only HTTP and `taskcore-wire`.
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use taskcore_wire::{
+    CancelResponse, ErrorBody, NewTask, Page, QueueStats, RetryRequest, RetryResponse, TaskBody,
+    TaskPatch, TypeStats,
+};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    #[error("HTTP {status}: {} ({})", body.detail, body.error_code)]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The contract's error body.
+        body: Box<ErrorBody>,
+    },
+    /// The request did not reach the server or the answer did not arrive.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The answer was not what the contract promises.
+    #[error("unexpected answer (HTTP {status}): {detail}")]
+    Decode {
+        /// HTTP status.
+        status: u16,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// The contract's error code, when the server answered with one.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => Some(&body.error_code),
+            _ => None,
+        }
+    }
+}
+
+/// A client of one node (any node serves every request).
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    brand: Option<u64>,
+}
+
+impl Client {
+    /// A client of the node at `base` (such as `http://127.0.0.1:8080`) with a bearer token.
+    pub fn new(base: &str, token: &str) -> Self {
+        Client {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            brand: None,
+        }
+    }
+
+    /// The same client acting on a brand (`X-Brand-ID`).
+    pub fn with_brand(mut self, brand: u64) -> Self {
+        self.brand = Some(brand);
+        self
+    }
+
+    /// The node's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = self.brand {
+            r = r.header("X-Brand-ID", b.to_string());
+        }
+        r
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T, ClientError> {
+        let res = req
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = res.status();
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => ClientError::Api {
+                    status: status.as_u16(),
+                    body: Box::new(body),
+                },
+                Err(e) => ClientError::Decode {
+                    status: status.as_u16(),
+                    detail: e.to_string(),
+                },
+            });
+        }
+        let bytes = if status == StatusCode::NO_CONTENT {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode {
+            status: status.as_u16(),
+            detail: e.to_string(),
+        })
+    }
+
+    async fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.send(self.request(method, path).json(body)).await
+    }
+
+    /// `GET /tasks/` with these query parameters.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn list_tasks(&self, query: &[(&str, &str)]) -> Result<Page<TaskBody>, ClientError> {
+        self.send(self.request(Method::GET, "/tasks/").query(query))
+            .await
+    }
+
+    /// `GET /tasks/{id}/` (an `id` or a `task_id`).
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn get_task(&self, id: &str) -> Result<TaskBody, ClientError> {
+        self.send(self.request(Method::GET, &format!("/tasks/{id}/")))
+            .await
+    }
+
+    /// `POST /tasks/`, with an `Idempotency-Key` when given.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn create_task(
+        &self,
+        task: &NewTask,
+        idempotency_key: Option<&str>,
+    ) -> Result<TaskBody, ClientError> {
+        let mut req = self.request(Method::POST, "/tasks/").json(task);
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        self.send(req).await
+    }
+
+    /// `PATCH /tasks/{id}/`, or `PUT` when `replace`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn update_task(
+        &self,
+        id: &str,
+        patch: &TaskPatch,
+        replace: bool,
+    ) -> Result<TaskBody, ClientError> {
+        let method = if replace { Method::PUT } else { Method::PATCH };
+        self.send_json(method, &format!("/tasks/{id}/"), patch)
+            .await
+    }
+
+    /// `DELETE /tasks/{id}/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn delete_task(&self, id: &str) -> Result<(), ClientError> {
+        self.send::<Option<()>>(self.request(Method::DELETE, &format!("/tasks/{id}/")))
+            .await
+            .map(|_| ())
+    }
+
+    /// `POST /tasks/{id}/cancel/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn cancel_task(&self, id: &str) -> Result<CancelResponse, ClientError> {
+        self.send(self.request(Method::POST, &format!("/tasks/{id}/cancel/")))
+            .await
+    }
+
+    /// `POST /tasks/{id}/retry/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn retry_task(
+        &self,
+        id: &str,
+        options: &RetryRequest,
+    ) -> Result<RetryResponse, ClientError> {
+        self.send_json(Method::POST, &format!("/tasks/{id}/retry/"), options)
+            .await
+    }
+
+    /// `GET /tasks/queue-stats/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn queue_stats(&self) -> Result<QueueStats, ClientError> {
+        self.send(self.request(Method::GET, "/tasks/queue-stats/"))
+            .await
+    }
+
+    /// `GET /tasks/type-stats/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn type_stats(&self) -> Result<TypeStats, ClientError> {
+        self.send(self.request(Method::GET, "/tasks/type-stats/"))
+            .await
+    }
+
+    /// Whether `GET /readyz` answers 200.
+    ///
+    /// # Errors
+    /// The node cannot be reached.
+    pub async fn ready(&self) -> Result<bool, ClientError> {
+        let res = self
+            .http
+            .get(format!("{}/readyz", self.base))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(res.status().is_success())
+    }
+}

@@ -1,1 +1,16 @@
-fn main() {}
+//! `taskctl`: administer Task Core nodes and work with tasks from the command line.
+
+mod cli;
+mod commands;
+mod table;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() {
+    let cli = cli::Cli::parse();
+    if let Err(e) = commands::run(cli).await {
+        eprintln!("taskctl: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,171 @@
+//! The command line of `taskctl`.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Administer Task Core and work with its tasks.
+#[derive(Parser, Debug)]
+#[command(name = "taskctl", version)]
+pub struct Cli {
+    /// Base URL of any node.
+    #[arg(
+        long,
+        env = "TASKCORE_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub server: String,
+    /// Bearer token.
+    #[arg(long, env = "TASKCORE_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Brand to act on (`X-Brand-ID`).
+    #[arg(long, env = "TASKCORE_BRAND", default_value_t = 1, global = true)]
+    pub brand: u64,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Mint an HS256 token (development and testing).
+    Token(TokenArgs),
+    /// Work with tasks.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Statistics of the brand.
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+/// `taskctl token`.
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// The HS256 secret the nodes verify with.
+    #[arg(long, env = "TASKCORE_JWT_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// User id (`sub`).
+    #[arg(long, default_value_t = 1)]
+    pub user_id: u64,
+    /// User name.
+    #[arg(long, default_value = "admin")]
+    pub username: String,
+    /// A brand the token allows, as `ID:NAME`; repeat for several.
+    #[arg(long = "brand-claim", value_name = "ID:NAME")]
+    pub brands: Vec<String>,
+    /// A role: `admin` or `worker`; repeat for several.
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
+}
+
+/// `taskctl tasks …`.
+#[derive(Subcommand, Debug)]
+pub enum TasksCommand {
+    /// List tasks (filters as in the HTTP contract).
+    List(ListArgs),
+    /// Show one task (id or task_id).
+    Get {
+        /// `id` or `task_id`.
+        id: String,
+    },
+    /// Create a task.
+    Create(CreateArgs),
+    /// Cancel a pending or running task.
+    Cancel {
+        /// `id` or `task_id`.
+        id: String,
+    },
+    /// Retry a failed or cancelled task.
+    Retry(RetryArgs),
+    /// Delete a task that is not running.
+    Delete {
+        /// `id` or `task_id`.
+        id: String,
+    },
+}
+
+/// `taskctl tasks list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Comma list of statuses.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Comma list of priorities.
+    #[arg(long)]
+    pub priority: Option<String>,
+    /// Comma list of task types.
+    #[arg(long = "type")]
+    pub task_type: Option<String>,
+    /// Search terms.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Comma list of ordering fields (`-` for descending).
+    #[arg(long)]
+    pub ordering: Option<String>,
+    /// Page number.
+    #[arg(long)]
+    pub page: Option<u64>,
+    /// Page size (at most 500).
+    #[arg(long)]
+    pub page_size: Option<u64>,
+}
+
+/// `taskctl tasks create`.
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Task type.
+    #[arg(long = "type")]
+    pub task_type: String,
+    /// Priority.
+    #[arg(long)]
+    pub priority: Option<String>,
+    /// Description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Context data, a JSON object.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Not before (RFC 3339).
+    #[arg(long)]
+    pub scheduled_for: Option<String>,
+    /// Automatic retries allowed.
+    #[arg(long)]
+    pub max_retries: Option<u32>,
+    /// Limit of one attempt.
+    #[arg(long)]
+    pub timeout_minutes: Option<u32>,
+    /// Makes the create safe to repeat.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+}
+
+/// `taskctl tasks retry`.
+#[derive(Args, Debug)]
+pub struct RetryArgs {
+    /// `id` or `task_id`.
+    pub id: String,
+    /// Keep the progress and checkpoint.
+    #[arg(long)]
+    pub keep_progress: bool,
+    /// Keep the error message.
+    #[arg(long)]
+    pub keep_errors: bool,
+    /// A new priority.
+    #[arg(long)]
+    pub priority: Option<String>,
+}
+
+/// `taskctl stats …`.
+#[derive(Subcommand, Debug)]
+pub enum StatsCommand {
+    /// Counts per priority queue and status.
+    Queues,
+    /// Counts and success rates per task type.
+    Types,
+}
