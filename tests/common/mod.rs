@@ -1,0 +1,193 @@
+//! Real `taskcore` processes on free loopback ports with temporary data directories. Every
+//! process a test starts is killed when its handle drops, even when the test fails.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const SECRET: &str = "e2e-test-secret";
+
+/// The directory holding the workspace's binaries (next to this test's own executable).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    dir.to_path_buf()
+}
+
+/// The path of a workspace binary; `cargo test --workspace` builds it before the tests run.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// A running node.
+pub struct Node {
+    child: Option<Child>,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub stdout: Vec<String>,
+    dev: bool,
+}
+
+impl Node {
+    /// Starts a node with the test secret in `data_dir`.
+    pub fn start(data_dir: &Path) -> Node {
+        Self::spawn(data_dir, false)
+    }
+
+    /// Starts a node in `--dev` mode.
+    pub fn start_dev(data_dir: &Path) -> Node {
+        Self::spawn(data_dir, true)
+    }
+
+    fn spawn(data_dir: &Path, dev: bool) -> Node {
+        let mut cmd = Command::new(binary("taskcore"));
+        cmd.args([
+            "serve",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--raft-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("TASKCORE_LOG", "warn")
+        .env_remove("TASKCORE_JWT_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        if dev {
+            cmd.arg("--dev");
+        } else {
+            cmd.env("TASKCORE_JWT_SECRET", SECRET);
+        }
+        let mut child = cmd.spawn().expect("taskcore starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    // Nobody listens any more; keep draining so the node never blocks on a full pipe.
+                }
+            }
+        });
+        let mut node = Node {
+            child: Some(child),
+            url: String::new(),
+            data_dir: data_dir.to_path_buf(),
+            stdout: Vec::new(),
+            dev,
+        };
+        let want = if dev { 5 } else { 1 };
+        while node.stdout.len() < want {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the node announces itself within 30 s");
+            if let Some(url) = line.strip_prefix("taskcore: listening on ") {
+                node.url = url.trim().to_owned();
+            }
+            node.stdout.push(line);
+        }
+        node
+    }
+
+    /// The token printed by a `--dev` node.
+    pub fn dev_token(&self) -> String {
+        self.stdout
+            .iter()
+            .find(|l| l.starts_with("eyJ"))
+            .cloned()
+            .expect("a dev node prints a token")
+    }
+
+    /// SIGKILLs the node and waits for it to die.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERMs the node and waits for a clean exit; returns whether it exited with success.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        c.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// Starts the node again on the same data directory (on a new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        let again = Self::spawn(&self.data_dir.clone(), self.dev);
+        *self = again;
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A token minted by `taskctl token` for user 1 "martin" on brands 9 "Humari" and 10 "Other".
+pub fn token(admin: bool) -> String {
+    let out = Command::new(binary("taskctl"))
+        .args([
+            "token",
+            "--secret",
+            SECRET,
+            "--user-id",
+            "1",
+            "--username",
+            "martin",
+        ])
+        .args(["--brand-claim", "9:Humari", "--brand-claim", "10:Other"])
+        .args(if admin {
+            &["--role", "admin"][..]
+        } else {
+            &[][..]
+        })
+        .output()
+        .expect("taskctl runs");
+    assert!(
+        out.status.success(),
+        "taskctl token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8 token")
+        .trim()
+        .to_owned()
+}
+
+/// Runs `taskctl` against a node; returns its standard output, asserting success.
+pub fn taskctl(node: &Node, token: &str, args: &[&str]) -> String {
+    let out = Command::new(binary("taskctl"))
+        .args(["--server", &node.url, "--token", token, "--brand", "9"])
+        .args(args)
+        .env_remove("TASKCORE_URL")
+        .env_remove("TASKCORE_TOKEN")
+        .env_remove("TASKCORE_BRAND")
+        .output()
+        .expect("taskctl runs");
+    assert!(
+        out.status.success(),
+        "taskctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
