@@ -33,8 +33,18 @@ fn task(id: u64) -> Task {
         priority: Priority::ALL[(id * 3 % 4) as usize],
         description: format!("analysis batch {} for client {}", id % 1000, id % 97),
         progress_percentage: (id % 101) as u8,
-        brand: BrandRef { id: if id % 10 == 0 { BRAND + 1 } else { BRAND }, name: "Humari".into() },
-        created_by: UserRef { id: 1, username: "martin".into() },
+        brand: BrandRef {
+            id: if id.is_multiple_of(10) {
+                BRAND + 1
+            } else {
+                BRAND
+            },
+            name: "Humari".into(),
+        },
+        created_by: UserRef {
+            id: 1,
+            username: "martin".into(),
+        },
         created_at: created,
         updated_at: created,
         started_at: started,
@@ -90,18 +100,33 @@ fn benches(c: &mut Criterion) {
     let mut filtered = page(all.clone());
     filtered.statuses = Some(vec![Status::Pending, Status::Running]);
     filtered.priorities = Some(vec![Priority::High, Priority::Critical]);
-    g.bench_function("list_filtered_status_priority", |b| b.iter(|| black_box(index.query(&filtered))));
+    g.bench_function("list_filtered_status_priority", |b| {
+        b.iter(|| black_box(index.query(&filtered)))
+    });
     let mut by_priority = page(all.clone());
-    by_priority.ordering = vec![OrderKey { field: OrderField::Priority, descending: true }];
-    g.bench_function("list_ordered_by_priority", |b| b.iter(|| black_box(index.query(&by_priority))));
+    by_priority.ordering = vec![OrderKey {
+        field: OrderField::Priority,
+        descending: true,
+    }];
+    g.bench_function("list_ordered_by_priority", |b| {
+        b.iter(|| black_box(index.query(&by_priority)))
+    });
     let mut search = page(all.clone());
     search.search = vec!["batch".into(), "42".into()];
-    g.bench_function("list_search_two_terms", |b| b.iter(|| black_box(index.query(&search))));
+    g.bench_function("list_search_two_terms", |b| {
+        b.iter(|| black_box(index.query(&search)))
+    });
     let mut prefix = page(all.clone());
     prefix.task_type_prefix = Some("seo".into());
-    g.bench_function("count_type_prefix", |b| b.iter(|| black_box(index.count(&prefix))));
-    g.bench_function("queue_stats", |b| b.iter(|| black_box(index.queue_stats(BRAND, None, None, now))));
-    g.bench_function("type_stats", |b| b.iter(|| black_box(index.type_stats(BRAND, None, None))));
+    g.bench_function("count_type_prefix", |b| {
+        b.iter(|| black_box(index.count(&prefix)))
+    });
+    g.bench_function("queue_stats", |b| {
+        b.iter(|| black_box(index.queue_stats(BRAND, None, None, now)))
+    });
+    g.bench_function("type_stats", |b| {
+        b.iter(|| black_box(index.type_stats(BRAND, None, None)))
+    });
     let last_hour = Some(now.plus_micros(-3600 * Timestamp::SECOND));
     g.bench_function("queue_stats_created_last_hour", |b| {
         b.iter(|| black_box(index.queue_stats(BRAND, last_hour, None, now)))

@@ -2,13 +2,14 @@
 //!
 //! Lists, counts and statistics are answered from here; the full record is read from storage
 //! only for the page returned. Counters are maintained on every change, so unfiltered counts
-//! and statistics cost no scan.
+//! and statistics cost no scan; filtered ones scan the brand's columns (see `columns.rs`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
+use crate::columns::{time, Columns, HAS_METRICS, IS_RESUMABLE};
 use crate::{BrandId, Priority, Status, Task, TaskId, Timestamp};
 
-/// The small fields of one task.
+/// The small fields of one task, as the index holds them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
     /// Task id.
@@ -19,8 +20,8 @@ pub struct Entry {
     pub status: Status,
     /// Priority.
     pub priority: Priority,
-    /// Interned task type (see [`Index::type_name`]).
-    pub task_type: u32,
+    /// Task type.
+    pub task_type: String,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.
@@ -37,27 +38,6 @@ pub struct Entry {
     pub has_metrics: bool,
     /// A resumable PersistentJob exists.
     pub is_resumable: bool,
-    /// Lower-cased `task_id`, `task_type` and `description`, separated by NUL.
-    pub search: Box<str>,
-}
-
-impl Entry {
-    /// `completed_at − started_at` in milliseconds, for a completed task that has both.
-    pub fn processing_ms(&self) -> Option<i64> {
-        match (self.status, self.started_at, self.completed_at) {
-            (Status::Completed, Some(start), Some(end)) => Some(end.millis_since(start)),
-            _ => None,
-        }
-    }
-
-    /// Whether every term occurs in one of the searchable fields (terms are lower-case).
-    pub fn matches_terms(&self, terms: &[String]) -> bool {
-        terms.iter().all(|term| {
-            self.search
-                .split('\0')
-                .any(|field| field.contains(term.as_str()))
-        })
-    }
 }
 
 /// A running sum of durations.
@@ -68,13 +48,9 @@ pub(crate) struct Durations {
 }
 
 impl Durations {
-    fn add(&mut self, ms: i64, sign: i64) {
-        self.total_ms += i128::from(ms * sign);
-        if sign > 0 {
-            self.count += 1;
-        } else {
-            self.count -= 1;
-        }
+    pub(crate) fn add(&mut self, ms: i64, sign: i64) {
+        self.total_ms += i128::from(ms) * i128::from(sign);
+        self.count = self.count.wrapping_add_signed(sign);
     }
 
     /// Mean in minutes rounded to one decimal, `None` when empty.
@@ -100,36 +76,46 @@ pub(crate) struct TypeCounters {
     pub(crate) durations: Durations,
 }
 
-/// Everything indexed for one brand.
+/// Counters of a set of tasks: a brand, or the tasks of a brand created in a range.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct BrandIndex {
-    pub(crate) tasks: BTreeMap<TaskId, Entry>,
-    pub(crate) by_created: BTreeSet<(Timestamp, TaskId)>,
+pub(crate) struct Counters {
     /// `[status][priority]`.
     pub(crate) counts: [[u64; 4]; 5],
     pub(crate) by_type: BTreeMap<u32, TypeCounters>,
     /// Completed tasks' processing time per priority.
     pub(crate) durations: [Durations; 4],
+    /// Tasks created per UTC day (the day's first microsecond) and priority.
+    pub(crate) per_day: BTreeMap<i64, [u64; 4]>,
 }
 
-impl BrandIndex {
-    pub(crate) fn add_counts(&mut self, e: &Entry) {
-        self.count(e, 1);
-    }
-
-    fn count(&mut self, e: &Entry, sign: i64) {
-        let cell = &mut self.counts[e.status.index()][e.priority.index()];
-        *cell = cell.wrapping_add_signed(sign);
-        let ty = self.by_type.entry(e.task_type).or_default();
-        ty.per_status[e.status.index()] = ty.per_status[e.status.index()].wrapping_add_signed(sign);
-        if let Some(ms) = e.processing_ms() {
+impl Counters {
+    /// Counts (`sign` 1) or uncounts (`sign` −1) the task in `slot`.
+    pub(crate) fn count(&mut self, cols: &Columns, slot: usize, sign: i64) {
+        let (s, p) = (cols.status[slot] as usize, cols.priority[slot] as usize);
+        self.counts[s][p] = self.counts[s][p].wrapping_add_signed(sign);
+        let ty = self.by_type.entry(cols.task_type[slot]).or_default();
+        ty.per_status[s] = ty.per_status[s].wrapping_add_signed(sign);
+        if let Some(ms) = cols.processing_ms(slot) {
             ty.durations.add(ms, sign);
-            self.durations[e.priority.index()].add(ms, sign);
+            self.durations[p].add(ms, sign);
         }
         if ty.per_status.iter().all(|&n| n == 0) {
-            self.by_type.remove(&e.task_type);
+            self.by_type.remove(&cols.task_type[slot]);
+        }
+        let day = Timestamp(cols.created[slot]).start_of_day().0;
+        let per_day = self.per_day.entry(day).or_default();
+        per_day[p] = per_day[p].wrapping_add_signed(sign);
+        if per_day.iter().all(|&n| n == 0) {
+            self.per_day.remove(&day);
         }
     }
+}
+
+/// Everything indexed for one brand.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct BrandIndex {
+    pub(crate) cols: Columns,
+    pub(crate) counters: Counters,
 }
 
 /// Cluster-wide figures used to estimate when a queued task starts.
@@ -141,6 +127,22 @@ pub(crate) struct GlobalCounters {
     pub(crate) running: u64,
     /// Completed tasks' processing time, all priorities.
     pub(crate) durations: Durations,
+}
+
+impl GlobalCounters {
+    fn count(&mut self, cols: &Columns, slot: usize, sign: i64) {
+        match cols.status_at(slot) {
+            Status::Pending => {
+                let n = &mut self.pending[cols.priority[slot] as usize];
+                *n = n.wrapping_add_signed(sign);
+            }
+            Status::Running => self.running = self.running.wrapping_add_signed(sign),
+            _ => {}
+        }
+        if let Some(ms) = cols.processing_ms(slot) {
+            self.durations.add(ms, sign);
+        }
+    }
 }
 
 /// The index of every task.
@@ -156,19 +158,40 @@ pub struct Index {
 }
 
 impl Index {
-    /// Adds a task (or replaces the entry of a task with the same id).
+    /// Adds a task, or replaces the entry of the task with the same id.
     pub fn insert(&mut self, task: &Task) {
-        self.remove(task.id);
-        let entry = self.entry_of(task);
-        self.task_ids.insert(task.task_id.clone().into(), task.id);
+        if self
+            .brand_of
+            .get(&task.id)
+            .is_some_and(|&b| b != task.brand.id)
+        {
+            self.remove(task.id);
+        }
+        let task_type = self.intern(&task.task_type);
+        let search = format!("{}\0{}\0{}", task.task_id, task.task_type, task.description)
+            .to_lowercase()
+            .into_boxed_str();
+        let brand = self
+            .brands
+            .entry(task.brand.id)
+            .or_insert_with(|| BrandIndex {
+                cols: Columns::new(),
+                counters: Counters::default(),
+            });
+        if let Some(slot) = brand.cols.slot_of(task.id) {
+            brand.counters.count(&brand.cols, slot, -1);
+            self.global.count(&brand.cols, slot, -1);
+            self.task_ids.remove(&brand.cols.task_ids[slot]);
+        }
+        brand.cols.put(task, task_type, search);
+        if let Some(slot) = brand.cols.slot_of(task.id) {
+            brand.counters.count(&brand.cols, slot, 1);
+            self.global.count(&brand.cols, slot, 1);
+        }
+        self.task_ids.insert(task.task_id.as_str().into(), task.id);
         self.brand_of.insert(task.id, task.brand.id);
         self.brand_names
             .insert(task.brand.id, task.brand.name.clone());
-        self.count_global(&entry, 1);
-        let brand = self.brands.entry(task.brand.id).or_default();
-        brand.count(&entry, 1);
-        brand.by_created.insert((entry.created_at, entry.id));
-        brand.tasks.insert(entry.id, entry);
     }
 
     /// Removes a task's entry; unknown ids are ignored.
@@ -179,57 +202,15 @@ impl Index {
         let Some(brand) = self.brands.get_mut(&brand_id) else {
             return;
         };
-        let Some(entry) = brand.tasks.remove(&id) else {
+        let Some(slot) = brand.cols.slot_of(id) else {
             return;
         };
-        brand.by_created.remove(&(entry.created_at, id));
-        brand.count(&entry, -1);
-        if brand.tasks.is_empty() {
+        brand.counters.count(&brand.cols, slot, -1);
+        self.global.count(&brand.cols, slot, -1);
+        self.task_ids.remove(&brand.cols.task_ids[slot]);
+        brand.cols.kill(slot);
+        if brand.cols.live() == 0 {
             self.brands.remove(&brand_id);
-        }
-        self.count_global(&entry, -1);
-        let task_id = entry.search.split('\0').next().unwrap_or_default();
-        self.task_ids.remove(task_id);
-    }
-
-    fn count_global(&mut self, e: &Entry, sign: i64) {
-        let g = &mut self.global;
-        match e.status {
-            Status::Pending => {
-                let n = &mut g.pending[e.priority.index()];
-                *n = n.wrapping_add_signed(sign);
-            }
-            Status::Running => g.running = g.running.wrapping_add_signed(sign),
-            _ => {}
-        }
-        if let Some(ms) = e.processing_ms() {
-            g.durations.add(ms, sign);
-        }
-    }
-
-    fn entry_of(&mut self, task: &Task) -> Entry {
-        let task_type = self.intern(&task.task_type);
-        let search = format!(
-            "{}\0{}\0{}",
-            task.task_id.to_lowercase(),
-            task.task_type.to_lowercase(),
-            task.description.to_lowercase()
-        );
-        Entry {
-            id: task.id,
-            brand: task.brand.id,
-            status: task.status,
-            priority: task.priority,
-            task_type,
-            created_at: task.created_at,
-            updated_at: task.updated_at,
-            started_at: task.started_at,
-            completed_at: task.completed_at,
-            scheduled_for: task.scheduled_for,
-            progress: task.progress_percentage,
-            has_metrics: task.has_metrics(),
-            is_resumable: task.is_resumable(),
-            search: search.into(),
         }
     }
 
@@ -237,19 +218,19 @@ impl Index {
         if let Some(&id) = self.type_ids.get(name) {
             return id;
         }
-        let id = self.types.len() as u32;
+        let id = u32::try_from(self.types.len()).unwrap_or(u32::MAX);
         self.types.push(name.to_owned());
         self.type_ids.insert(name.to_owned(), id);
         id
     }
 
     /// The interned id of a task type, if any task ever had it.
-    pub fn type_id(&self, name: &str) -> Option<u32> {
+    pub(crate) fn type_id(&self, name: &str) -> Option<u32> {
         self.type_ids.get(name).copied()
     }
 
     /// The name of an interned task type.
-    pub fn type_name(&self, id: u32) -> &str {
+    pub(crate) fn type_name(&self, id: u32) -> &str {
         self.types
             .get(id as usize)
             .map(String::as_str)
@@ -259,13 +240,6 @@ impl Index {
     /// How many task types were ever interned.
     pub(crate) fn type_count(&self) -> usize {
         self.types.len()
-    }
-
-    /// Every interned task type whose name starts with `prefix`.
-    pub fn types_with_prefix(&self, prefix: &str) -> Vec<u32> {
-        (0..self.types.len() as u32)
-            .filter(|&id| self.type_name(id).starts_with(prefix))
-            .collect()
     }
 
     /// The id of the task with this `task_id`.
@@ -278,9 +252,26 @@ impl Index {
         self.brand_of.get(&id).copied()
     }
 
-    /// The entry of a task.
-    pub fn entry(&self, id: TaskId) -> Option<&Entry> {
-        self.brands.get(&self.brand_of(id)?)?.tasks.get(&id)
+    /// The indexed fields of a task.
+    pub fn entry(&self, id: TaskId) -> Option<Entry> {
+        let brand = self.brand_of(id)?;
+        let cols = &self.brands.get(&brand)?.cols;
+        let slot = cols.slot_of(id)?;
+        Some(Entry {
+            id,
+            brand,
+            status: cols.status_at(slot),
+            priority: cols.priority_at(slot),
+            task_type: self.type_name(cols.task_type[slot]).to_owned(),
+            created_at: Timestamp(cols.created[slot]),
+            updated_at: Timestamp(cols.updated[slot]),
+            started_at: time(cols.started[slot]),
+            completed_at: time(cols.completed[slot]),
+            scheduled_for: time(cols.scheduled[slot]),
+            progress: cols.progress[slot],
+            has_metrics: cols.flags[slot] & HAS_METRICS != 0,
+            is_resumable: cols.flags[slot] & IS_RESUMABLE != 0,
+        })
     }
 
     /// The brand name last recorded on a task of this brand.
@@ -300,12 +291,7 @@ impl Index {
 
     /// How many tasks a brand holds.
     pub fn brand_len(&self, brand: BrandId) -> usize {
-        self.brands.get(&brand).map_or(0, |b| b.tasks.len())
-    }
-
-    /// Every entry of every brand, by brand then id (for checks and snapshots).
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.brands.values().flat_map(|b| b.tasks.values())
+        self.brands.get(&brand).map_or(0, |b| b.cols.live())
     }
 
     /// An honest estimate of when a task of this priority, queued now, starts: the pending

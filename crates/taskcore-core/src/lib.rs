@@ -7,6 +7,7 @@
 //! through the [`Records`] trait, which the storage crate implements over sled and tests implement
 //! in memory. It must not depend on any other crate of ours.
 
+mod columns;
 mod command;
 mod index;
 mod json;

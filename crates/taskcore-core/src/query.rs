@@ -2,7 +2,9 @@
 
 use std::cmp::Ordering;
 
-use crate::{BrandId, Entry, Index, Priority, Status, TaskId, Timestamp};
+use crate::columns::{Columns, DEAD, HAS_METRICS, IS_RESUMABLE};
+use crate::index::BrandIndex;
+use crate::{BrandId, Index, Priority, Status, TaskId, Timestamp};
 
 /// A field the list may be ordered by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,40 +134,61 @@ pub struct QueryPage {
     pub ids: Vec<TaskId>,
 }
 
-/// A query compiled against the index: sets as bit masks, types as interned ids.
+/// A query compiled against the index: sets as bit masks, types as a table of interned ids.
 struct Filter<'a> {
     statuses: u8,
     priorities: u8,
     types: Option<Vec<bool>>,
-    has_metrics: Option<bool>,
-    is_resumable: Option<bool>,
+    /// Flag bits that must match `flag_values`.
+    flag_mask: u8,
+    flag_values: u8,
     search: &'a [String],
-    created: (Timestamp, Timestamp),
+    created: (i64, i64),
 }
 
 impl Filter<'_> {
-    fn is_trivial(&self) -> bool {
-        self.statuses == 0x1f
-            && self.priorities == 0x0f
-            && self.types.is_none()
-            && self.has_metrics.is_none()
-            && self.is_resumable.is_none()
+    /// Whether the counters alone answer the count (no filter beyond status and priority).
+    fn counters_suffice(&self) -> bool {
+        self.types.is_none()
+            && self.flag_mask == 0
             && self.search.is_empty()
-            && self.created == (Timestamp(i64::MIN), Timestamp(i64::MAX))
+            && self.created == (i64::MIN, i64::MAX)
     }
 
-    fn matches(&self, e: &Entry) -> bool {
-        self.statuses & (1 << e.status.index()) != 0
-            && self.priorities & (1 << e.priority.index()) != 0
+    fn matches(&self, c: &Columns, slot: usize) -> bool {
+        let status = c.status[slot];
+        status != DEAD
+            && self.statuses & (1 << status) != 0
+            && self.priorities & (1 << c.priority[slot]) != 0
+            && c.flags[slot] & self.flag_mask == self.flag_values
+            && (self.created.0..=self.created.1).contains(&c.created[slot])
             && self
                 .types
                 .as_ref()
-                .is_none_or(|t| t.get(e.task_type as usize).copied().unwrap_or(false))
-            && self.has_metrics.is_none_or(|m| m == e.has_metrics)
-            && self.is_resumable.is_none_or(|r| r == e.is_resumable)
-            && e.created_at >= self.created.0
-            && e.created_at <= self.created.1
-            && e.matches_terms(self.search)
+                .is_none_or(|t| t.get(c.task_type[slot] as usize).copied().unwrap_or(false))
+            && (self.search.is_empty() || matches_terms(&c.search[slot], self.search))
+    }
+}
+
+/// Whether every term occurs in one of the NUL-separated fields.
+fn matches_terms(fields: &str, terms: &[String]) -> bool {
+    terms.iter().all(|term| {
+        fields
+            .split('\0')
+            .any(|field| field.contains(term.as_str()))
+    })
+}
+
+/// Where a page starts and how long it is.
+#[derive(Clone, Copy)]
+struct Window {
+    offset: usize,
+    limit: usize,
+}
+
+impl Window {
+    fn end(self) -> usize {
+        self.offset.saturating_add(self.limit)
     }
 }
 
@@ -190,6 +213,14 @@ impl Index {
             }
             types = Some(allowed);
         }
+        let mut flag_mask = 0;
+        let mut flag_values = 0;
+        for (wanted, bit) in [(q.has_metrics, HAS_METRICS), (q.is_resumable, IS_RESUMABLE)] {
+            if let Some(w) = wanted {
+                flag_mask |= bit;
+                flag_values |= if w { bit } else { 0 };
+            }
+        }
         Filter {
             statuses: mask(
                 q.statuses
@@ -204,14 +235,42 @@ impl Index {
                 0x0f,
             ),
             types,
-            has_metrics: q.has_metrics,
-            is_resumable: q.is_resumable,
+            flag_mask,
+            flag_values,
             search: &q.search,
             created: (
-                q.created_after.unwrap_or(Timestamp(i64::MIN)),
-                q.created_before.unwrap_or(Timestamp(i64::MAX)),
+                q.created_after.map_or(i64::MIN, |t| t.0),
+                q.created_before.map_or(i64::MAX, |t| t.0),
             ),
         }
+    }
+
+    /// The count the counters give for a filter on status and priority alone.
+    fn counted(brand: &BrandIndex, f: &Filter<'_>) -> usize {
+        let mut n = 0;
+        for (s, row) in brand.counters.counts.iter().enumerate() {
+            for (p, &count) in row.iter().enumerate() {
+                if f.statuses & (1 << s) != 0 && f.priorities & (1 << p) != 0 {
+                    n += count;
+                }
+            }
+        }
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
+    /// Counts the matches of a query without ordering them.
+    pub fn count(&self, q: &TaskQuery) -> usize {
+        let Some(brand) = self.brands.get(&q.brand) else {
+            return 0;
+        };
+        let f = self.compile(q);
+        if f.counters_suffice() {
+            return Self::counted(brand, &f);
+        }
+        let cols = &brand.cols;
+        cols.created_slots(f.created.0, f.created.1)
+            .filter(|&s| f.matches(cols, s))
+            .count()
     }
 
     /// Runs a list query: the total count of matches and the ids of the requested page.
@@ -222,7 +281,7 @@ impl Index {
                 ids: Vec::new(),
             };
         };
-        let filter = self.compile(q);
+        let f = self.compile(q);
         let default = [OrderKey {
             field: OrderField::CreatedAt,
             descending: true,
@@ -232,114 +291,175 @@ impl Index {
         } else {
             &q.ordering
         };
-
-        // Single-key orders the index already keeps: walk in order, never sort.
-        if let [key] = ordering {
-            let walk: Option<Box<dyn DoubleEndedIterator<Item = &Entry>>> = match key.field {
-                OrderField::Id => Some(Box::new(brand.tasks.values())),
-                OrderField::CreatedAt => Some(Box::new(
-                    brand
-                        .by_created
-                        .range((filter.created.0, 0)..=(filter.created.1, TaskId::MAX))
-                        .filter_map(|(_, id)| brand.tasks.get(id)),
-                )),
-                _ => None,
-            };
-            if let Some(walk) = walk {
-                let walk: Box<dyn Iterator<Item = &Entry>> = if key.descending {
-                    Box::new(walk.rev())
-                } else {
-                    walk
-                };
-                return page_in_order(walk, &filter, brand.tasks.len(), q);
-            }
+        let window = Window {
+            offset: q.offset,
+            limit: q.limit,
+        };
+        let cols = &brand.cols;
+        let in_slot_order = match ordering[0].field {
+            OrderField::Id => true,
+            OrderField::CreatedAt => cols.created_sorted,
+            _ => false,
+        };
+        if in_slot_order {
+            let known = f.counters_suffice().then(|| Self::counted(brand, &f));
+            return self.walk(cols, &f, ordering, window, known);
         }
+        self.select(cols, &f, ordering, window)
+    }
 
-        let mut hits: Vec<&Entry> = brand.tasks.values().filter(|e| filter.matches(e)).collect();
+    /// Orders by walking the slots, which are already in id and `created_at` order. Runs of
+    /// equal `created_at` (a batch shares its time) are sorted by the remaining keys. Stops as
+    /// soon as the page is full when the count is already known.
+    fn walk(
+        &self,
+        cols: &Columns,
+        f: &Filter<'_>,
+        ordering: &[OrderKey],
+        w: Window,
+        known: Option<usize>,
+    ) -> QueryPage {
+        let range = cols.created_slots(f.created.0, f.created.1);
+        let descending = ordering[0].descending;
+        let by_id = ordering[0].field == OrderField::Id || ordering.len() == 1;
+        let mut slots: Box<dyn Iterator<Item = usize>> = if descending {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let mut count = 0;
+        let mut ids = Vec::new();
+        let mut run: Vec<usize> = Vec::new();
+        let flush = |run: &mut Vec<usize>, count: &mut usize, ids: &mut Vec<TaskId>| {
+            if run.len() > 1 && !by_id {
+                run.sort_by(|&a, &b| self.compare(cols, a, b, ordering));
+            }
+            for &slot in run.iter() {
+                if *count >= w.offset && ids.len() < w.limit {
+                    ids.push(cols.ids[slot]);
+                }
+                *count += 1;
+            }
+            run.clear();
+        };
+        for slot in slots.by_ref() {
+            if !f.matches(cols, slot) {
+                continue;
+            }
+            if run
+                .last()
+                .is_some_and(|&last| by_id || cols.created[last] != cols.created[slot])
+            {
+                flush(&mut run, &mut count, &mut ids);
+                if known.is_some() && count >= w.end() {
+                    break;
+                }
+            }
+            run.push(slot);
+        }
+        flush(&mut run, &mut count, &mut ids);
+        QueryPage {
+            count: known.unwrap_or(count),
+            ids,
+        }
+    }
+
+    /// Orders by any keys: the matches' sort keys in one flat vector, the page's top entries
+    /// selected in linear time, then sorted.
+    fn select(
+        &self,
+        cols: &Columns,
+        f: &Filter<'_>,
+        ordering: &[OrderKey],
+        w: Window,
+    ) -> QueryPage {
+        let range = cols.created_slots(f.created.0, f.created.1);
+        let hits: Vec<usize> = range.filter(|&s| f.matches(cols, s)).collect();
         let count = hits.len();
-        let cmp = |a: &&Entry, b: &&Entry| self.compare(a, b, ordering);
-        let need = q.offset.saturating_add(q.limit);
-        if need < hits.len() {
-            if need > 0 {
-                hits.select_nth_unstable_by(need - 1, cmp);
+        let type_rank = self.type_ranks();
+        let stride = ordering.len() + 1;
+        let mut keys = Vec::with_capacity(hits.len() * stride);
+        for &slot in &hits {
+            for key in ordering {
+                let k = sort_key(cols, slot, key.field, &type_rank);
+                keys.push(if key.descending { !k } else { k });
             }
-            hits.truncate(need);
+            let id = cols.ids[slot];
+            keys.push(if ordering[0].descending { !id } else { id });
         }
-        hits.sort_unstable_by(cmp);
-        let ids = hits.iter().skip(q.offset).map(|e| e.id).collect();
+        let key = |i: usize| &keys[i * stride..(i + 1) * stride];
+        let mut order: Vec<usize> = (0..hits.len()).collect();
+        let need = w.end().min(order.len());
+        if need == 0 {
+            return QueryPage {
+                count,
+                ids: Vec::new(),
+            };
+        }
+        if need < order.len() {
+            order.select_nth_unstable_by(need - 1, |&a, &b| key(a).cmp(key(b)));
+            order.truncate(need);
+        }
+        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+        let ids = order
+            .iter()
+            .skip(w.offset)
+            .map(|&i| cols.ids[hits[i]])
+            .collect();
         QueryPage { count, ids }
     }
 
-    /// Counts the matches of a query without ordering them.
-    pub fn count(&self, q: &TaskQuery) -> usize {
-        let Some(brand) = self.brands.get(&q.brand) else {
-            return 0;
-        };
-        let filter = self.compile(q);
-        if filter.is_trivial() {
-            return brand.tasks.len();
+    /// Each interned type's rank by name.
+    fn type_ranks(&self) -> Vec<u64> {
+        let mut by_name: Vec<u32> = (0..self.type_count() as u32).collect();
+        by_name.sort_by(|&a, &b| self.type_name(a).cmp(self.type_name(b)));
+        let mut rank = vec![0; by_name.len()];
+        for (r, &t) in by_name.iter().enumerate() {
+            rank[t as usize] = r as u64;
         }
-        brand.tasks.values().filter(|e| filter.matches(e)).count()
+        rank
     }
 
-    fn compare(&self, a: &Entry, b: &Entry, ordering: &[OrderKey]) -> Ordering {
+    fn compare(&self, cols: &Columns, a: usize, b: usize, ordering: &[OrderKey]) -> Ordering {
+        let rank = |slot| self.type_name(cols.task_type[slot]);
         for key in ordering {
-            let ord = self.compare_field(a, b, key.field);
+            let ord = match key.field {
+                OrderField::TaskType => rank(a).cmp(rank(b)),
+                field => sort_key(cols, a, field, &[]).cmp(&sort_key(cols, b, field, &[])),
+            };
             let ord = if key.descending { ord.reverse() } else { ord };
             if ord != Ordering::Equal {
                 return ord;
             }
         }
-        let ord = a.id.cmp(&b.id);
-        if ordering.first().is_some_and(|k| k.descending) {
+        let ord = cols.ids[a].cmp(&cols.ids[b]);
+        if ordering[0].descending {
             ord.reverse()
         } else {
             ord
         }
     }
+}
 
-    fn compare_field(&self, a: &Entry, b: &Entry, field: OrderField) -> Ordering {
-        // Nulls sort after every value ascending (and first descending), as PostgreSQL does.
-        fn opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Ordering {
-            match (a, b) {
-                (Some(x), Some(y)) => x.cmp(&y),
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => Ordering::Equal,
-            }
-        }
-        match field {
-            OrderField::Id => a.id.cmp(&b.id),
-            OrderField::CreatedAt => a.created_at.cmp(&b.created_at),
-            OrderField::UpdatedAt => a.updated_at.cmp(&b.updated_at),
-            OrderField::StartedAt => opt(a.started_at, b.started_at),
-            OrderField::CompletedAt => opt(a.completed_at, b.completed_at),
-            OrderField::ScheduledFor => opt(a.scheduled_for, b.scheduled_for),
-            OrderField::Priority => a.priority.cmp(&b.priority),
-            OrderField::Status => a.status.cmp(&b.status),
-            OrderField::TaskType => self.type_name(a.task_type).cmp(self.type_name(b.task_type)),
-            OrderField::Progress => a.progress.cmp(&b.progress),
-        }
+/// An order-preserving unsigned key of one field (times: nulls last).
+fn sort_key(cols: &Columns, slot: usize, field: OrderField, type_rank: &[u64]) -> u64 {
+    let time = |v: i64| (v as u64) ^ (1 << 63);
+    match field {
+        OrderField::Id => cols.ids[slot],
+        OrderField::CreatedAt => time(cols.created[slot]),
+        OrderField::UpdatedAt => time(cols.updated[slot]),
+        OrderField::StartedAt => time(cols.started[slot]),
+        OrderField::CompletedAt => time(cols.completed[slot]),
+        OrderField::ScheduledFor => time(cols.scheduled[slot]),
+        OrderField::Priority => u64::from(cols.priority[slot]),
+        OrderField::Status => u64::from(cols.status[slot]),
+        OrderField::TaskType => type_rank
+            .get(cols.task_type[slot] as usize)
+            .copied()
+            .unwrap_or(0),
+        OrderField::Progress => u64::from(cols.progress[slot]),
     }
 }
 
-fn page_in_order<'a>(
-    walk: impl Iterator<Item = &'a Entry>,
-    filter: &Filter<'_>,
-    total: usize,
-    q: &TaskQuery,
-) -> QueryPage {
-    if filter.is_trivial() {
-        let ids = walk.skip(q.offset).take(q.limit).map(|e| e.id).collect();
-        return QueryPage { count: total, ids };
-    }
-    let mut count = 0;
-    let mut ids = Vec::new();
-    for e in walk.filter(|e| filter.matches(e)) {
-        if count >= q.offset && ids.len() < q.limit {
-            ids.push(e.id);
-        }
-        count += 1;
-    }
-    QueryPage { count, ids }
-}
+#[cfg(test)]
+mod tests;

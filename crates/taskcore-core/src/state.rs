@@ -19,6 +19,9 @@ const KEYS_EXPIRED_PER_CREATE: usize = 64;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TaskState {
     next_id: TaskId,
+    /// The latest proposal time applied: `apply` never lets time go back, so that `created_at`
+    /// grows with the id whatever the clocks of successive leaders say.
+    last_at: Timestamp,
     index: Index,
     keys_by_age: BTreeSet<(Timestamp, BrandId, String)>,
 }
@@ -35,15 +38,18 @@ impl TaskState {
     /// Rebuilds the in-memory state from what storage holds.
     pub fn restore(
         next_id: TaskId,
+        last_at: Timestamp,
         tasks: impl IntoIterator<Item = Task>,
         keys: impl IntoIterator<Item = (BrandId, String, Timestamp)>,
     ) -> Self {
         let mut state = TaskState {
             next_id: next_id.max(1),
+            last_at,
             ..TaskState::default()
         };
         for task in tasks {
             state.next_id = state.next_id.max(task.id + 1);
+            state.last_at = state.last_at.max(task.updated_at);
             state.index.insert(&task);
         }
         state.keys_by_age = keys.into_iter().map(|(b, k, at)| (at, b, k)).collect();
@@ -53,6 +59,11 @@ impl TaskState {
     /// The id the next created task gets.
     pub fn next_id(&self) -> TaskId {
         self.next_id
+    }
+
+    /// The latest proposal time applied.
+    pub fn last_at(&self) -> Timestamp {
+        self.last_at
     }
 
     /// The index of every task.
@@ -69,12 +80,14 @@ impl TaskState {
         p: &Proposal,
         rec: &mut R,
     ) -> Result<Outcome, StorageFault> {
+        let at = p.at.max(self.last_at);
+        self.last_at = at;
         match &p.cmd {
-            Command::Create(c) => self.create(c, p.at, rec),
-            Command::Update(u) => self.update(u, p.at, rec),
+            Command::Create(c) => self.create(c, at, rec),
+            Command::Update(u) => self.update(u, at, rec),
             Command::Delete { id, brand } => self.delete(*id, *brand, rec),
-            Command::Cancel { id, brand } => self.cancel(*id, *brand, p.at, rec),
-            Command::Retry(r) => self.retry(r, p.at, rec),
+            Command::Cancel { id, brand } => self.cancel(*id, *brand, at, rec),
+            Command::Retry(r) => self.retry(r, at, rec),
         }
     }
 

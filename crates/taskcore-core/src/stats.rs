@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
-use crate::index::{round1, BrandIndex};
-use crate::{BrandId, Index, Priority, Status, TaskId, Timestamp};
+use crate::index::{round1, Counters};
+use crate::{BrandId, Index, Priority, Status, Timestamp};
 
 /// Counts per priority queue, per status, and mean processing times.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,24 +48,23 @@ pub struct TypeStats {
 
 impl Index {
     /// The counters of a brand, restricted to tasks created in `[after, before]` when given.
-    fn brand_view(
+    fn counters_of(
         &self,
         brand: BrandId,
         after: Option<Timestamp>,
         before: Option<Timestamp>,
-    ) -> Option<Cow<'_, BrandIndex>> {
+    ) -> Option<Cow<'_, Counters>> {
         let b = self.brands.get(&brand)?;
         if after.is_none() && before.is_none() {
-            return Some(Cow::Borrowed(b));
+            return Some(Cow::Borrowed(&b.counters));
         }
-        let lo = after.unwrap_or(Timestamp(i64::MIN));
-        let hi = before.unwrap_or(Timestamp(i64::MAX));
-        let mut view = BrandIndex::default();
-        if lo <= hi {
-            for (_, id) in b.by_created.range((lo, 0)..=(hi, TaskId::MAX)) {
-                if let Some(e) = b.tasks.get(id) {
-                    view.add_counts(e);
-                }
+        let lo = after.map_or(i64::MIN, |t| t.0);
+        let hi = before.map_or(i64::MAX, |t| t.0);
+        let mut view = Counters::default();
+        let cols = &b.cols;
+        for slot in cols.created_slots(lo, hi) {
+            if cols.is_alive(slot) && (lo..=hi).contains(&cols.created[slot]) {
+                view.count(cols, slot, 1);
             }
         }
         Some(Cow::Owned(view))
@@ -80,12 +79,11 @@ impl Index {
         now: Timestamp,
     ) -> QueueStats {
         let mut stats = QueueStats::default();
-        let Some(view) = self.brand_view(brand, after, before) else {
+        let Some(view) = self.counters_of(brand, after, before) else {
             return stats;
         };
         for status in Status::ALL {
-            let row = &view.counts[status.index()];
-            stats.status_distribution[status.index()] = row.iter().sum();
+            stats.status_distribution[status.index()] = view.counts[status.index()].iter().sum();
         }
         stats.total_tasks = stats.status_distribution.iter().sum();
         stats.pending = view.counts[Status::Pending.index()];
@@ -93,17 +91,11 @@ impl Index {
         for p in Priority::ALL {
             stats.avg_processing_time_minutes[p.index()] = view.durations[p.index()].mean_minutes();
         }
-        if let Some(b) = self.brands.get(&brand) {
-            let lo = after.unwrap_or(Timestamp(i64::MIN)).max(now.start_of_day());
-            let hi = before.unwrap_or(Timestamp(i64::MAX));
-            if lo <= hi {
-                for (_, id) in b.by_created.range((lo, 0)..=(hi, TaskId::MAX)) {
-                    if let Some(e) = b.tasks.get(id) {
-                        stats.total_today[e.priority.index()] += 1;
-                    }
-                }
-            }
-        }
+        stats.total_today = view
+            .per_day
+            .get(&now.start_of_day().0)
+            .copied()
+            .unwrap_or_default();
         stats
     }
 
@@ -114,7 +106,7 @@ impl Index {
         after: Option<Timestamp>,
         before: Option<Timestamp>,
     ) -> TypeStats {
-        let Some(view) = self.brand_view(brand, after, before) else {
+        let Some(view) = self.counters_of(brand, after, before) else {
             return TypeStats::default();
         };
         let mut types: Vec<TypeStat> = view

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// Stored as an integer so that records encode compactly and compare cheaply; rendered as
 /// RFC 3339 with a `Z` suffix at the edge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {

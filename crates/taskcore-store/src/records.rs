@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use taskcore_core::{BrandId, IdempotencyRecord, Records, StorageFault, Task, TaskId};
+use taskcore_core::{BrandId, IdempotencyRecord, Records, StorageFault, Task, TaskId, Timestamp};
 
 use crate::{codec, keys, StoreError};
 
@@ -23,8 +23,12 @@ impl<'a> BatchRecords<'a> {
         }
     }
 
-    /// Turns the pending writes, and the id counter, into one sled batch.
-    pub(crate) fn into_batch(self, next_id: TaskId) -> Result<sled::Batch, StoreError> {
+    /// Turns the pending writes, the id counter and the clock into one sled batch.
+    pub(crate) fn into_batch(
+        self,
+        next_id: TaskId,
+        last_at: Timestamp,
+    ) -> Result<sled::Batch, StoreError> {
         let mut batch = sled::Batch::default();
         for (id, task) in self.tasks {
             match task {
@@ -39,6 +43,7 @@ impl<'a> BatchRecords<'a> {
             }
         }
         batch.insert(keys::NEXT_ID, &next_id.to_be_bytes()[..]);
+        batch.insert(keys::LAST_AT, &last_at.0.to_be_bytes()[..]);
         Ok(batch)
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use taskcore_core::{Index, Outcome, Proposal, Task, TaskId, TaskState};
+use taskcore_core::{Index, Outcome, Proposal, Task, TaskId, TaskState, Timestamp};
 
 use crate::records::{read, BatchRecords};
 use crate::{codec, keys, StoreError};
@@ -147,7 +147,7 @@ fn apply_locked(
     }
     inner
         .tree
-        .apply_batch(records.into_batch(state.next_id())?)?;
+        .apply_batch(records.into_batch(state.next_id(), state.last_at())?)?;
     // sled syncs on its own only every 500 ms: an acknowledged write must be on disk now.
     inner.db.flush()?;
     Ok(outcomes)
@@ -158,6 +158,10 @@ fn load(tree: &sled::Tree) -> Result<TaskState, StoreError> {
         .get(keys::NEXT_ID)?
         .and_then(|v| keys::u64_value(&v))
         .unwrap_or(1);
+    let last_at = tree
+        .get(keys::LAST_AT)?
+        .and_then(|v| keys::u64_value(&v))
+        .unwrap_or(0);
     let mut tasks = Vec::new();
     for item in tree.scan_prefix([keys::TASK]) {
         let (k, v) = item?;
@@ -179,7 +183,12 @@ fn load(tree: &sled::Tree) -> Result<TaskState, StoreError> {
             idem.push((brand, key, record.at));
         }
     }
-    Ok(TaskState::restore(next_id, tasks, idem))
+    Ok(TaskState::restore(
+        next_id,
+        Timestamp(last_at as i64),
+        tasks,
+        idem,
+    ))
 }
 
 #[cfg(test)]

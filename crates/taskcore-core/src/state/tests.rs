@@ -423,7 +423,12 @@ fn restore_rebuilds_an_equal_index() {
         w.create(b);
     }
     w.run(Command::Delete { id: 2, brand: 2 });
-    let restored = TaskState::restore(w.state.next_id(), w.rec.tasks.values().cloned(), []);
+    let restored = TaskState::restore(
+        w.state.next_id(),
+        w.state.last_at(),
+        w.rec.tasks.values().cloned(),
+        [],
+    );
     assert_eq!(restored.next_id(), 5);
     assert_eq!(
         restored.index().query(&TaskQuery::all(1)),

@@ -172,7 +172,12 @@ fn check_index(state: &TaskState, rec: &MemRecords) {
     let index = state.index();
     assert_eq!(index.len(), rec.tasks.len());
     assert!(rec.tasks.keys().all(|&id| id < state.next_id()));
-    let rebuilt = TaskState::restore(state.next_id(), rec.tasks.values().cloned(), []);
+    let rebuilt = TaskState::restore(
+        state.next_id(),
+        state.last_at(),
+        rec.tasks.values().cloned(),
+        [],
+    );
     for brand in 1..4 {
         let q = TaskQuery::all(brand);
         assert_eq!(
