@@ -170,13 +170,12 @@ impl Filter<'_> {
     }
 }
 
-/// Whether every term occurs in one of the NUL-separated fields.
+/// Whether every term occurs in one of the NUL-separated fields. A term holds no NUL (such a
+/// term matches nothing), so a match in the joined text lies within one field.
 fn matches_terms(fields: &str, terms: &[String]) -> bool {
-    terms.iter().all(|term| {
-        fields
-            .split('\0')
-            .any(|field| field.contains(term.as_str()))
-    })
+    terms
+        .iter()
+        .all(|term| !term.contains('\0') && fields.contains(term.as_str()))
 }
 
 /// Where a page starts and how long it is.
