@@ -1,16 +1,27 @@
 //! Storage of Task Core on sled: task records, idempotency keys and the state machine's meta,
 //! written in one atomic batch and flushed once per batch of applied commands.
 //!
-//! This is the only crate that knows sled; `codec` is the only module that knows bincode. It
-//! depends on `taskcore-core` and nothing else of ours, and knows nothing of HTTP.
+//! It implements openraft's `RaftLogStorage` ([`LogStore`]) and `RaftStateMachine`
+//! ([`RaftStore`]) for any type configuration whose entries carry core `Proposal`s.
+//!
+//! This is the only crate that knows sled; [`codec`] is the only module that knows bincode (the
+//! cluster's peer messages use it too). It depends on `taskcore-core` and nothing else of ours,
+//! and knows nothing of HTTP.
 
-mod codec;
+pub mod codec;
 mod keys;
+mod log_store;
+mod raft_state_machine;
 mod records;
+mod snapshot;
 mod state_machine;
+mod storage;
 
 pub use codec::CodecError;
+pub use log_store::LogStore;
+pub use raft_state_machine::RaftStore;
 pub use state_machine::{StateMachine, StateView};
+pub use storage::Storage;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,11 @@ impl StateMachine {
     /// sled cannot open the directory, or a stored record does not decode.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir).open()?;
+        Self::open_in(&db)
+    }
+
+    /// Opens the state machine in an open database.
+    pub(crate) fn open_in(db: &sled::Db) -> Result<Self, StoreError> {
         let tree = db.open_tree("state_machine")?;
         let state = load(&tree)?;
         tracing::info!(
@@ -72,7 +77,7 @@ impl StateMachine {
         );
         Ok(StateMachine {
             inner: Arc::new(Inner {
-                db,
+                db: db.clone(),
                 tree,
                 state: RwLock::new(state),
                 fault: Mutex::new(None),
@@ -87,22 +92,71 @@ impl StateMachine {
     /// A storage failure. After one, the state machine refuses every further batch (the
     /// in-memory state may be ahead of the disk) until the node restarts and reloads.
     pub fn apply_batch(&self, proposals: &[Proposal]) -> Result<Vec<Outcome>, StoreError> {
+        let items: Vec<Option<&Proposal>> = proposals.iter().map(Some).collect();
+        let outcomes = self.apply_entries(&items, Vec::new())?;
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// Applies a batch of log entries — a proposal, or `None` for an entry that carries none —
+    /// and writes `meta` (the last applied log id, the membership) in the same atomic batch,
+    /// flushed before returning.
+    ///
+    /// # Errors
+    /// As [`StateMachine::apply_batch`].
+    pub(crate) fn apply_entries(
+        &self,
+        items: &[Option<&Proposal>],
+        meta: Vec<(&'static [u8], Vec<u8>)>,
+    ) -> Result<Vec<Option<Outcome>>, StoreError> {
         let inner = &*self.inner;
-        if let Some(fault) = inner
-            .fault
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
+        if let Some(fault) = self.fault() {
             return Err(StoreError::Stopped(fault));
         }
         let mut state = inner.state.write().unwrap_or_else(|e| e.into_inner());
-        let result = apply_locked(inner, &mut state, proposals);
+        let result = apply_locked(inner, &mut state, items, meta);
         if let Err(e) = &result {
             tracing::error!(error = %e, "storage fault while applying; refusing further writes");
             *inner.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
         }
         result
+    }
+
+    /// A meta value of the state machine (such as the last applied log id).
+    pub(crate) fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.tree.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Every key and value of the state machine, read consistently (for a snapshot).
+    pub(crate) fn export(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let _state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for item in self.inner.tree.iter() {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Replaces every key and value of the state machine (installing a snapshot), flushes, and
+    /// rebuilds the in-memory state from them.
+    pub(crate) fn import(&self, kvs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        let inner = &*self.inner;
+        let mut state = inner.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut batch = sled::Batch::default();
+        for item in inner.tree.iter() {
+            batch.remove(item?.0);
+        }
+        for (k, v) in kvs {
+            batch.insert(k, v);
+        }
+        inner.tree.apply_batch(batch)?;
+        inner.db.flush()?;
+        *state = load(&inner.tree)?;
+        tracing::info!(
+            tasks = state.index().len(),
+            "state machine replaced from a snapshot"
+        );
+        Ok(())
     }
 
     /// A consistent read of the state.
@@ -135,20 +189,28 @@ impl StateMachine {
 fn apply_locked(
     inner: &Inner,
     state: &mut TaskState,
-    proposals: &[Proposal],
-) -> Result<Vec<Outcome>, StoreError> {
+    items: &[Option<&Proposal>],
+    meta: Vec<(&'static [u8], Vec<u8>)>,
+) -> Result<Vec<Option<Outcome>>, StoreError> {
     let mut records = BatchRecords::new(&inner.tree);
-    let mut outcomes = Vec::with_capacity(proposals.len());
-    for p in proposals {
-        let outcome = state
-            .apply(p, &mut records)
-            .map_err(|fault| StoreError::Stopped(fault.0))?;
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        let outcome = match item {
+            Some(p) => Some(
+                state
+                    .apply(p, &mut records)
+                    .map_err(|f| StoreError::Stopped(f.0))?,
+            ),
+            None => None,
+        };
         outcomes.push(outcome);
     }
-    inner
-        .tree
-        .apply_batch(records.into_batch(state.next_id(), state.last_at())?)?;
-    // sled syncs on its own only every 500 ms: an acknowledged write must be on disk now.
+    let mut batch = records.into_batch(state.next_id(), state.last_at())?;
+    for (k, v) in meta {
+        batch.insert(k, v);
+    }
+    inner.tree.apply_batch(batch)?;
+    // sled syncs on its own only every 500 ms: an applied batch must be on disk now.
     inner.db.flush()?;
     Ok(outcomes)
 }

@@ -1,0 +1,176 @@
+//! The state machine as openraft drives it: `RaftStateMachine` over [`StateMachine`].
+
+use std::io::Cursor;
+use std::marker::PhantomData;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftTypeConfig, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership,
+};
+use taskcore_core::{Outcome, Proposal};
+
+use crate::snapshot::{self, StoredSnapshot};
+use crate::{codec, StateMachine, StoreError};
+
+/// Key of the last applied log id, written in the same batch as the changes it applied.
+pub(crate) const APPLIED: &[u8] = b"m/applied";
+/// Key of the last applied membership.
+pub(crate) const MEMBERSHIP: &[u8] = b"m/membership";
+
+/// openraft's handle on the node's state machine and its current snapshot.
+pub struct RaftStore<C> {
+    pub(crate) sm: StateMachine,
+    pub(crate) snapshots: sled::Tree,
+    _config: PhantomData<C>,
+}
+
+impl<C> Clone for RaftStore<C> {
+    fn clone(&self) -> Self {
+        RaftStore {
+            sm: self.sm.clone(),
+            snapshots: self.snapshots.clone(),
+            _config: PhantomData,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, StorageError<u64>>;
+
+pub(crate) fn any(e: impl Into<StoreError>) -> AnyError {
+    let e: StoreError = e.into();
+    AnyError::new(&e)
+}
+
+impl<C> RaftStore<C>
+where
+    C: RaftTypeConfig<NodeId = u64>,
+{
+    pub(crate) fn open_in(
+        db: &sled::Db,
+        sm: StateMachine,
+    ) -> std::result::Result<Self, StoreError> {
+        Ok(RaftStore {
+            sm,
+            snapshots: db.open_tree("snapshot")?,
+            _config: PhantomData,
+        })
+    }
+
+    /// The last applied log id and membership, as stored with the state.
+    pub(crate) fn applied(
+        &self,
+    ) -> std::result::Result<(Option<LogId<u64>>, StoredMembership<u64, C::Node>), StoreError> {
+        let applied = match self.sm.meta(APPLIED)? {
+            Some(v) => codec::decode(&v)?,
+            None => None,
+        };
+        let membership = match self.sm.meta(MEMBERSHIP)? {
+            Some(v) => codec::decode(&v)?,
+            None => StoredMembership::default(),
+        };
+        Ok((applied, membership))
+    }
+}
+
+impl<C> RaftStateMachine<C> for RaftStore<C>
+where
+    C: RaftTypeConfig<
+        NodeId = u64,
+        D = Proposal,
+        R = Option<Outcome>,
+        Entry = Entry<C>,
+        SnapshotData = Cursor<Vec<u8>>,
+    >,
+{
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, C::Node>)> {
+        self.applied()
+            .map_err(|e| StorageIOError::read_state_machine(any(e)).into())
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<C::R>>
+    where
+        I: IntoIterator<Item = C::Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry<C>> = entries.into_iter().collect();
+        let Some(last) = entries.last().map(|e| e.log_id) else {
+            return Ok(Vec::new());
+        };
+        let mut membership = None;
+        for e in &entries {
+            if let EntryPayload::Membership(m) = &e.payload {
+                membership = Some(StoredMembership::new(Some(e.log_id), m.clone()));
+            }
+        }
+        let mut meta = vec![(
+            APPLIED,
+            codec::encode(&Some(last)).map_err(|e| StorageIOError::apply(last, any(e)))?,
+        )];
+        if let Some(m) = membership {
+            meta.push((
+                MEMBERSHIP,
+                codec::encode(&m).map_err(|e| StorageIOError::apply(last, any(e)))?,
+            ));
+        }
+        let sm = self.sm.clone();
+        // Applying flushes to disk: keep it off the async workers.
+        let applied = tokio::task::spawn_blocking(move || {
+            let items: Vec<Option<&Proposal>> = entries
+                .iter()
+                .map(|e| match &e.payload {
+                    EntryPayload::Normal(p) => Some(p),
+                    _ => None,
+                })
+                .collect();
+            sm.apply_entries(&items, meta)
+        })
+        .await
+        .map_err(|e| StorageIOError::apply(last, AnyError::error(e)))?;
+        applied.map_err(|e| StorageIOError::apply(last, any(e)).into())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, C::Node>,
+        data: Box<Cursor<Vec<u8>>>,
+    ) -> Result<()> {
+        let fail = |e: StoreError| StorageIOError::write_snapshot(Some(meta.signature()), any(e));
+        let bytes = data.into_inner();
+        let kvs = snapshot::decode_data(&bytes).map_err(fail)?;
+        let sm = self.sm.clone();
+        tokio::task::spawn_blocking(move || sm.import(kvs))
+            .await
+            .map_err(|e| {
+                StorageIOError::write_snapshot(Some(meta.signature()), AnyError::error(e))
+            })?
+            .map_err(fail)?;
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data: bytes,
+        };
+        snapshot::save(&self.snapshots, &stored).map_err(fail)?;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<C>>> {
+        let stored: Option<StoredSnapshot<C::Node>> = snapshot::load(&self.snapshots)
+            .map_err(|e| StorageIOError::read_snapshot(None, any(e)))?;
+        Ok(stored.map(|s| Snapshot {
+            meta: s.meta,
+            snapshot: Box::new(Cursor::new(s.data)),
+        }))
+    }
+}

@@ -1,0 +1,72 @@
+//! The node's database: one sled directory holding the state machine, the Raft log and meta,
+//! and the current snapshot, so that one flush covers them all.
+
+use std::path::Path;
+
+use openraft::{Entry, RaftTypeConfig};
+
+use crate::{LogStore, RaftStore, StateMachine, StoreError};
+
+/// Everything a node keeps on disk.
+pub struct Storage {
+    db: sled::Db,
+    state_machine: StateMachine,
+}
+
+impl Storage {
+    /// Opens (or creates) the node's database in `dir` and rebuilds the in-memory state.
+    ///
+    /// # Errors
+    /// sled cannot open the directory, or a stored record does not decode.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(dir).open()?;
+        let state_machine = StateMachine::open_in(&db)?;
+        Ok(Storage { db, state_machine })
+    }
+
+    /// The state machine, for reads.
+    pub fn state_machine(&self) -> &StateMachine {
+        &self.state_machine
+    }
+
+    /// The Raft log storage.
+    ///
+    /// # Errors
+    /// sled cannot open its trees.
+    pub fn log_store<C>(&self) -> Result<LogStore<C>, StoreError>
+    where
+        C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
+    {
+        LogStore::open_in(&self.db)
+    }
+
+    /// The state machine as openraft drives it.
+    ///
+    /// # Errors
+    /// sled cannot open its trees.
+    pub fn raft_state_machine<C>(&self) -> Result<RaftStore<C>, StoreError>
+    where
+        C: RaftTypeConfig<NodeId = u64>,
+    {
+        RaftStore::open_in(&self.db, self.state_machine.clone())
+    }
+
+    /// Whether this database has never held a Raft log, vote or state (a new node).
+    ///
+    /// # Errors
+    /// sled cannot read.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        let log = self.db.open_tree("raft_log")?;
+        let meta = self.db.open_tree("raft_meta")?;
+        Ok(log.is_empty() && meta.is_empty())
+    }
+
+    /// Flushes everything to disk.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
