@@ -23,6 +23,9 @@ pub use raft_state_machine::RaftStore;
 pub use state_machine::{StateMachine, StateView};
 pub use storage::Storage;
 
+/// Every key and value of the state-machine tree: the content of a snapshot.
+pub(crate) type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

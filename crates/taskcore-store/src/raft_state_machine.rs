@@ -37,6 +37,12 @@ impl<C> Clone for RaftStore<C> {
 
 type Result<T> = std::result::Result<T, StorageError<u64>>;
 
+/// The last applied log id and membership.
+type AppliedState<C> = (
+    Option<LogId<u64>>,
+    StoredMembership<u64, <C as RaftTypeConfig>::Node>,
+);
+
 pub(crate) fn any(e: impl Into<StoreError>) -> AnyError {
     let e: StoreError = e.into();
     AnyError::new(&e)
@@ -58,9 +64,7 @@ where
     }
 
     /// The last applied log id and membership, as stored with the state.
-    pub(crate) fn applied(
-        &self,
-    ) -> std::result::Result<(Option<LogId<u64>>, StoredMembership<u64, C::Node>), StoreError> {
+    pub(crate) fn applied(&self) -> std::result::Result<AppliedState<C>, StoreError> {
         let applied = match self.sm.meta(APPLIED)? {
             Some(v) => codec::decode(&v)?,
             None => None,

@@ -23,7 +23,7 @@ pub(crate) struct StoredSnapshot<N: openraft::Node> {
     pub(crate) data: Vec<u8>,
 }
 
-pub(crate) fn decode_data(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+pub(crate) fn decode_data(bytes: &[u8]) -> Result<crate::KeyValues, StoreError> {
     Ok(codec::decode(bytes)?)
 }
 

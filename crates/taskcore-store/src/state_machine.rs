@@ -127,7 +127,7 @@ impl StateMachine {
     }
 
     /// Every key and value of the state machine, read consistently (for a snapshot).
-    pub(crate) fn export(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub(crate) fn export(&self) -> Result<crate::KeyValues, StoreError> {
         let _state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
         for item in self.inner.tree.iter() {
@@ -139,7 +139,7 @@ impl StateMachine {
 
     /// Replaces every key and value of the state machine (installing a snapshot), flushes, and
     /// rebuilds the in-memory state from them.
-    pub(crate) fn import(&self, kvs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+    pub(crate) fn import(&self, kvs: crate::KeyValues) -> Result<(), StoreError> {
         let inner = &*self.inner;
         let mut state = inner.state.write().unwrap_or_else(|e| e.into_inner());
         let mut batch = sled::Batch::default();
