@@ -70,7 +70,9 @@ impl Node {
         if dev {
             cmd.arg("--dev");
         } else {
-            cmd.env("TASKCORE_JWT_SECRET", SECRET);
+            cmd.arg("--init")
+                .env("TASKCORE_JWT_SECRET", SECRET)
+                .env("TASKCORE_CLUSTER_SECRET", SECRET);
         }
         let mut child = cmd.spawn().expect("taskcore starts");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -94,8 +96,12 @@ impl Node {
             let line = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("the node announces itself within 30 s");
-            if let Some(url) = line.strip_prefix("taskcore: listening on ") {
-                node.url = url.trim().to_owned();
+            if let Some(rest) = line.strip_prefix("taskcore: listening on ") {
+                node.url = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
             }
             node.stdout.push(line);
         }

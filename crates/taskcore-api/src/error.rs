@@ -61,6 +61,9 @@ pub enum ApiError {
         /// Retries allowed.
         max_retries: u32,
     },
+    /// 409 `INVALID_OPERATION` outside tasks (a cluster change that cannot be made).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// 409 `IDEMPOTENCY_KEY_REUSED`.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
@@ -91,7 +94,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::InvalidOperation { .. }
             | ApiError::MaxRetriesExceeded { .. }
-            | ApiError::IdempotencyKeyReused => StatusCode::CONFLICT,
+            | ApiError::IdempotencyKeyReused
+            | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -132,6 +136,7 @@ impl ApiError {
                 format!("Maximum retries exceeded ({retry_count}/{max_retries})"),
                 "MAX_RETRIES_EXCEEDED",
             ),
+            ApiError::Conflict(why) => (why.clone(), "INVALID_OPERATION"),
             ApiError::IdempotencyKeyReused => (
                 "This Idempotency-Key was already used with a different request body".into(),
                 "IDEMPOTENCY_KEY_REUSED",
@@ -230,7 +235,15 @@ impl From<Refusal> for ApiError {
 
 impl From<ClusterError> for ApiError {
     fn from(e: ClusterError) -> Self {
-        ApiError::Unavailable(e.to_string())
+        match e {
+            ClusterError::Unavailable(_) | ClusterError::Storage(_) => {
+                ApiError::Unavailable(e.to_string())
+            }
+            ClusterError::AlreadyInitialized => {
+                ApiError::Conflict("The cluster is already initialised.".into())
+            }
+            ClusterError::Invalid(why) => ApiError::Conflict(why),
+        }
     }
 }
 

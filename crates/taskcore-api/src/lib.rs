@@ -62,6 +62,7 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::tasks::routes())
+        .merge(routes::cluster::routes())
         .merge(routes::ops::routes())
         .fallback(routes::ops::not_found)
         .layer(axum::middleware::from_fn(

@@ -28,7 +28,7 @@ mod base64_like {
 
 #[tokio::test]
 async fn no_token_is_401_not_authenticated_with_www_authenticate() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let r = h.get("/tasks/").without("authorization").send().await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.code(), "NOT_AUTHENTICATED");
@@ -43,7 +43,7 @@ async fn no_token_is_401_not_authenticated_with_www_authenticate() {
 
 #[tokio::test]
 async fn bad_tokens_are_401_token_invalid() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let expired = token(&json!({"sub": 1, "exp": now() - 120, "brands": [{"id": 9, "name": "H"}]}));
     let no_exp = token(&json!({"sub": 1, "brands": [{"id": 9, "name": "H"}]}));
     let future_nbf = token(&json!({"sub": 1, "exp": now() + 600, "nbf": now() + 300}));
@@ -87,7 +87,7 @@ async fn bad_tokens_are_401_token_invalid() {
 
 #[tokio::test]
 async fn clock_skew_within_30_seconds_is_tolerated() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let t = token(
         &json!({"sub": 1, "exp": now() - 10, "nbf": now() + 10, "iat": now() + 10,
         "brands": [{"id": 9, "name": "H"}]}),
@@ -100,7 +100,7 @@ async fn clock_skew_within_30_seconds_is_tolerated() {
 
 #[tokio::test]
 async fn simplejwt_tokens_with_user_id_work_as_they_are() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let t = token(
         &json!({"user_id": 42, "token_type": "access", "jti": "x", "exp": now() + 600,
         "brands": [{"id": 9, "name": "Humari"}]}),
@@ -128,7 +128,7 @@ async fn simplejwt_tokens_with_user_id_work_as_they_are() {
 
 #[tokio::test]
 async fn brand_header_is_required_and_must_be_a_positive_integer() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let r = h.get("/tasks/").without("x-brand-id").send().await;
     assert_eq!(
         (r.status, r.code()),
@@ -148,7 +148,7 @@ async fn brand_header_is_required_and_must_be_a_positive_integer() {
 
 #[tokio::test]
 async fn a_brand_outside_the_token_is_403_unless_admin() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let r = h.get("/tasks/").brand("11").send().await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -190,7 +190,7 @@ async fn a_brand_outside_the_token_is_403_unless_admin() {
 
 #[tokio::test]
 async fn operations_endpoints_need_no_token() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     for path in ["/healthz", "/readyz", "/openapi.json"] {
         let r = h
             .get(path)
@@ -222,7 +222,8 @@ async fn audience_and_issuer_are_checked_when_configured() {
         audience: Some("taskcore".into()),
         issuer: Some("auth.example".into()),
         ..Default::default()
-    });
+    })
+    .await;
     let mut claims = user_claims();
     let r = h.get("/tasks/").bearer(&token(&claims)).send().await;
     assert_eq!(r.code(), "TOKEN_INVALID");
@@ -241,7 +242,7 @@ async fn audience_and_issuer_are_checked_when_configured() {
 
 #[tokio::test]
 async fn an_unconfigured_audience_is_not_checked() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let mut claims = user_claims();
     claims["aud"] = json!("anything");
     assert_eq!(

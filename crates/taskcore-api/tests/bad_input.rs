@@ -8,7 +8,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn malformed_json_and_non_objects_are_400_parse_error() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     for body in [
         &b"{"[..],
         b"{\"task_type\": }",
@@ -41,7 +41,7 @@ async fn malformed_json_and_non_objects_are_400_parse_error() {
 
 #[tokio::test]
 async fn non_utf8_inside_strings_is_a_parse_error() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let mut body = b"{\"task_type\": \"data_export\", \"description\": \"".to_vec();
     body.extend_from_slice(b"\xc3\x28\"}");
     let r = h
@@ -57,7 +57,7 @@ async fn non_utf8_inside_strings_is_a_parse_error() {
 
 #[tokio::test]
 async fn deep_nesting_is_refused_without_overflowing_the_stack() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let depth = 100_000;
     let body = format!(
         "{{\"task_type\": \"data_export\", \"context_data\": {}{}}}",
@@ -77,7 +77,7 @@ async fn deep_nesting_is_refused_without_overflowing_the_stack() {
 
 #[tokio::test]
 async fn bodies_over_one_mib_are_413() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let big = json!({"task_type": "data_export", "description": "x".repeat(1024 * 1024)});
     let r = h.post("/tasks/", big).send().await;
     assert_eq!(
@@ -95,7 +95,7 @@ async fn bodies_over_one_mib_are_413() {
 
 #[tokio::test]
 async fn writes_without_a_json_content_type_are_415() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let body = br#"{"task_type": "data_export"}"#.to_vec();
     for ct in [
         None,
@@ -140,7 +140,7 @@ async fn writes_without_a_json_content_type_are_415() {
 
 #[tokio::test]
 async fn wrong_types_unknown_enums_out_of_range_numbers_and_bad_dates_are_field_errors() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let r = h
         .post(
             "/tasks/",
@@ -189,7 +189,7 @@ async fn wrong_types_unknown_enums_out_of_range_numbers_and_bad_dates_are_field_
 
 #[tokio::test]
 async fn ids_that_overflow_or_do_not_parse_are_404() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     for path in [
         "/tasks/18446744073709551616/",
         "/tasks/-1/",
@@ -206,7 +206,7 @@ async fn ids_that_overflow_or_do_not_parse_are_404() {
 
 #[tokio::test]
 async fn odd_query_strings_never_fail_the_server() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     h.create_with(json!({"description": "a"})).await;
     for q in [
         "?search=%00%00",

@@ -44,7 +44,7 @@ async fn list(h: &Harness, query: &str) -> Value {
 
 #[tokio::test]
 async fn default_order_is_newest_first_and_scoped_to_the_brand() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     fixture(&h).await;
     let body = list(&h, "").await;
     assert_eq!(body["count"], 6);
@@ -57,7 +57,7 @@ async fn default_order_is_newest_first_and_scoped_to_the_brand() {
 
 #[tokio::test]
 async fn filters_combine_with_and_and_comma_lists_mean_or() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     fixture(&h).await;
     assert_eq!(ids(&list(&h, "?status=cancelled").await), vec![5, 2]);
     assert_eq!(
@@ -100,7 +100,7 @@ async fn filters_combine_with_and_and_comma_lists_mean_or() {
 
 #[tokio::test]
 async fn created_after_and_before_accept_datetimes_and_bare_dates() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     fixture(&h).await;
     assert_eq!(list(&h, "?created_after=2024-01-01").await["count"], 6);
     assert_eq!(
@@ -123,7 +123,7 @@ async fn created_after_and_before_accept_datetimes_and_bare_dates() {
 
 #[tokio::test]
 async fn search_needs_every_term_in_task_id_type_or_description() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     fixture(&h).await;
     assert_eq!(
         ids(&list(&h, "?search=keyword%20analysis&ordering=id").await),
@@ -147,7 +147,7 @@ async fn search_needs_every_term_in_task_id_type_or_description() {
 
 #[tokio::test]
 async fn ordering_by_rank_lifecycle_and_names_with_ties_on_id() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     fixture(&h).await;
     assert_eq!(
         ids(&list(&h, "?ordering=priority").await),
@@ -178,7 +178,7 @@ async fn ordering_by_rank_lifecycle_and_names_with_ties_on_id() {
 
 #[tokio::test]
 async fn an_unknown_ordering_field_or_filter_value_is_a_400_field_error() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     fixture(&h).await;
     for (query, field) in [
         ("?ordering=cancelled_at", "ordering"),
@@ -207,7 +207,7 @@ async fn an_unknown_ordering_field_or_filter_value_is_a_400_field_error() {
 
 #[tokio::test]
 async fn pagination_follows_drf() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     for _ in 0..45 {
         h.create_with(json!({})).await;
     }
@@ -271,7 +271,7 @@ async fn pagination_follows_drf() {
 
 #[tokio::test]
 async fn an_empty_list_has_one_empty_page() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let body = list(&h, "").await;
     assert_eq!(
         body,
@@ -285,7 +285,7 @@ async fn an_empty_list_has_one_empty_page() {
 
 #[tokio::test]
 async fn the_seed_example_requests_work() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     fixture(&h).await;
     let seed = [
         "?status=pending,running,completed,failed,cancelled",

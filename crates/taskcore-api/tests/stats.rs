@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn queue_stats_count_per_priority_and_status() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     for p in ["critical", "high", "high", "normal", "low", "low", "low"] {
         h.create_with(json!({"priority": p})).await;
     }
@@ -37,7 +37,7 @@ async fn queue_stats_count_per_priority_and_status() {
 
 #[tokio::test]
 async fn statistics_accept_created_after_and_before() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     h.create_with(json!({})).await;
     let r = h
         .get("/tasks/queue-stats/?created_after=2999-01-01")
@@ -69,7 +69,7 @@ async fn statistics_accept_created_after_and_before() {
 
 #[tokio::test]
 async fn type_stats_list_every_type_with_a_task() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     for t in [
         "seo_keyword_analysis",
         "seo_keyword_analysis",

@@ -52,7 +52,7 @@ fn assert_task_shape(t: &Value) {
 
 #[tokio::test]
 async fn the_seed_create_example_answers_201_with_location_and_every_field() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let body = json!({
         "task_type": "content_optimization",
         "priority": "normal",
@@ -93,7 +93,7 @@ async fn the_seed_create_example_answers_201_with_location_and_every_field() {
 
 #[tokio::test]
 async fn validation_lists_every_bad_field_with_the_seed_body() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let r = h
         .post("/tasks/", json!({"priority": "urgent"}))
         .send()
@@ -111,7 +111,7 @@ async fn validation_lists_every_bad_field_with_the_seed_body() {
 
 #[tokio::test]
 async fn unknown_and_read_only_fields_are_ignored() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let t = h
         .create(
             json!({"task_type": "data_export", "status": "completed", "id": 999,
@@ -130,7 +130,7 @@ async fn unknown_and_read_only_fields_are_ignored() {
 
 #[tokio::test]
 async fn ids_increase_and_detail_accepts_id_or_task_id() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let a = h.create_with(json!({})).await;
     let b = h
         .create_with(json!({"scheduled_for": "2030-01-01T10:00:00+02:00"}))
@@ -152,7 +152,7 @@ async fn ids_increase_and_detail_accepts_id_or_task_id() {
 
 #[tokio::test]
 async fn another_brands_task_is_403_with_the_seed_detail_and_a_missing_one_404() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let t = h.create_with(json!({})).await;
     let path = format!("/tasks/{}/", t["id"]);
     let denied = json!({"detail": "You do not have permission to access this task", "error_code": "PERMISSION_DENIED"});
@@ -202,7 +202,7 @@ async fn another_brands_task_is_403_with_the_seed_detail_and_a_missing_one_404()
 
 #[tokio::test]
 async fn patch_changes_what_is_sent_and_merges_context_data() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let t = h.create_with(json!({"description": "old", "context_data": {"a": 1, "b": {"c": 2}}, "max_retries": 5})).await;
     let path = format!("/tasks/{}/", t["id"]);
     let r = h
@@ -228,7 +228,7 @@ async fn patch_changes_what_is_sent_and_merges_context_data() {
 
 #[tokio::test]
 async fn put_needs_task_type_replaces_every_writable_field_and_cannot_change_the_type() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let t = h.create_with(json!({"priority": "critical", "description": "d", "context_data": {"a": 1}, "max_retries": 9})).await;
     let path = format!("/tasks/{}/", t["id"]);
     let r = h
@@ -269,7 +269,7 @@ async fn put_needs_task_type_replaces_every_writable_field_and_cannot_change_the
 
 #[tokio::test]
 async fn delete_answers_204_without_body_and_the_task_is_gone() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let t = h.create_with(json!({})).await;
     let path = format!("/tasks/{}/", t["task_id"].as_str().unwrap());
     let r = h.call(Method::DELETE, &path).send().await;
@@ -289,7 +289,7 @@ async fn delete_answers_204_without_body_and_the_task_is_gone() {
 
 #[tokio::test]
 async fn cancel_answers_the_seed_body_and_refuses_a_second_cancel() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let t = h.create_with(json!({})).await;
     let path = format!("/tasks/{}/cancel/", t["id"]);
     // No body and no Content-Type are accepted for actions.
@@ -312,7 +312,7 @@ async fn cancel_answers_the_seed_body_and_refuses_a_second_cancel() {
 
 #[tokio::test]
 async fn retry_follows_the_seed_rules() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let t = h.create_with(json!({"max_retries": 1})).await;
     let id = t["id"].clone();
     let r = h
@@ -382,7 +382,7 @@ async fn retry_follows_the_seed_rules() {
 
 #[tokio::test]
 async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let body = json!({"task_type": "data_export", "description": "once"});
     let first = h
         .post("/tasks/", body.clone())
@@ -432,7 +432,7 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
 
 #[tokio::test]
 async fn paths_without_the_trailing_slash_are_served_the_same() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let r = h
         .post("/tasks", json!({"task_type": "data_export"}))
         .send()
@@ -451,7 +451,7 @@ async fn paths_without_the_trailing_slash_are_served_the_same() {
 
 #[tokio::test]
 async fn wrong_methods_are_405_with_allow_and_unknown_paths_404() {
-    let h = Harness::new();
+    let h = Harness::new().await;
     let r = h
         .call(Method::POST, "/tasks/1/")
         .json(json!({}))

@@ -1,25 +1,42 @@
-//! The replication seam of Task Core: every write reaches the state machine through
-//! [`ClusterHandle::propose`], and every read waits on [`ClusterHandle::read_barrier`] first.
+//! Replication of Task Core with openraft: the type configuration, the peer network on
+//! `raft_addr`, forwarding of writes to the leader, read barriers, and membership changes.
 //!
-//! Today a node is a cluster of one: proposals are stamped with the node's time, applied in
-//! group commits (one sled batch and one flush for all the proposals waiting) and answered when
-//! durable. The Raft issue replaces the inside of this crate — the applier becomes openraft's
-//! `client_write` on the leader — and nothing outside it. It depends on core and store only, and
-//! knows nothing of HTTP.
+//! Every write reaches the state machine through [`ClusterHandle::propose`], which stamps the
+//! command with the leader's time and proposes it through Raft (forwarding it to the leader
+//! from a follower); every read waits on [`ClusterHandle::read_barrier`] first. A one-node
+//! cluster (`--dev`) takes the same path. openraft's generic errors stay inside this crate. It
+//! depends on core and store, and knows nothing of HTTP.
 
 mod clock;
-mod local;
+mod config;
+mod network;
+mod node;
+mod peer_client;
+mod peer_server;
+mod status;
+mod types;
+pub mod wire;
 
 pub use clock::Clock;
-pub use local::{ApplierGuard, ClusterHandle};
+pub use config::ClusterConfig;
+pub use node::{ClusterGuard, ClusterHandle};
+pub use status::{ClusterStatus, MemberStatus};
+pub use types::{NodeAddr, NodeId, Raft, TypeConfig};
 
-/// Why a proposal or a read could not be served.
+/// Why a proposal, a read or a membership change could not be served.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClusterError {
-    /// No leader could take the write in time, or the node is shutting down.
+    /// No leader could take the request in time, or the node is shutting down. Nothing was
+    /// applied, unless the message says the outcome is unknown.
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// The node's state machine stopped after a storage fault.
     #[error("storage fault: {0}")]
     Storage(String),
+    /// `init` on a node that is already part of a cluster.
+    #[error("the cluster is already initialised")]
+    AlreadyInitialized,
+    /// A membership change that cannot be made (unknown node, no voters left, …).
+    #[error("{0}")]
+    Invalid(String),
 }

@@ -3,6 +3,8 @@
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
@@ -22,6 +24,8 @@ pub struct LogStore<C> {
     db: sled::Db,
     log: sled::Tree,
     meta: sled::Tree,
+    /// The committed log index plus one (0: nothing committed), for readiness checks.
+    committed: Arc<AtomicU64>,
     _config: PhantomData<C>,
 }
 
@@ -31,6 +35,7 @@ impl<C> Clone for LogStore<C> {
             db: self.db.clone(),
             log: self.log.clone(),
             meta: self.meta.clone(),
+            committed: self.committed.clone(),
             _config: PhantomData,
         }
     }
@@ -52,8 +57,16 @@ where
             db: db.clone(),
             log: db.open_tree("raft_log")?,
             meta: db.open_tree("raft_meta")?,
+            committed: Arc::default(),
             _config: PhantomData,
         })
+    }
+
+    /// The committed log index as last saved by openraft, plus one (0 when nothing is
+    /// committed yet); shared, so that the node can tell whether it has applied what it
+    /// committed.
+    pub fn committed_index(&self) -> Arc<AtomicU64> {
+        self.committed.clone()
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(
@@ -159,14 +172,19 @@ where
     async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<()> {
         self.put_meta(COMMITTED, &committed)
             .map_err(|e| StorageIOError::write(io(e)))?;
+        self.committed
+            .store(committed.map_or(0, |c| c.index + 1), Ordering::Release);
         Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>> {
-        Ok(self
+        let committed = self
             .get_meta::<Option<LogId<u64>>>(COMMITTED)
             .map_err(|e| StorageIOError::read(io(e)))?
-            .flatten())
+            .flatten();
+        self.committed
+            .store(committed.map_or(0, |c| c.index + 1), Ordering::Release);
+        Ok(committed)
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<C>) -> Result<()>

@@ -4,10 +4,15 @@
 //! them). Serde only: no behaviour, and no dependency on any other crate of ours. With the
 //! `openapi` feature the types also describe themselves for the OpenAPI document.
 
+mod cluster;
 mod error;
 mod stats;
 mod task;
 
+pub use cluster::{
+    ClusterStatusBody, InitRequest, LearnerRequest, MembershipBody, MembershipRequest,
+    NodeAddrBody, ReplicationBody,
+};
 pub use error::ErrorBody;
 pub use stats::{PerPriority, PerStatus, QueueCounts, QueueStats, TypeStat, TypeStats};
 pub use task::{

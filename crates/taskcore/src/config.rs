@@ -22,6 +22,11 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// The secret peers authenticate with.
     pub cluster_secret: Option<String>,
+    /// Initialise a one-node cluster on first start (an empty data directory).
+    pub init: Option<bool>,
+    /// Raft timing and snapshots.
+    #[serde(default)]
+    pub raft: RaftSection,
     /// Token verification.
     #[serde(default)]
     pub auth: AuthSection,
@@ -47,6 +52,20 @@ pub struct AuthSection {
     pub issuer: Option<String>,
     /// Required `aud`.
     pub audience: Option<String>,
+}
+
+/// `[raft]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftSection {
+    /// Leader heartbeat period, milliseconds (default 100).
+    pub heartbeat_ms: Option<u64>,
+    /// Election timeout range, milliseconds (default [500, 1000]).
+    pub election_timeout_ms: Option<[u64; 2]>,
+    /// Build a snapshot after this many applied entries (default 10,000).
+    pub snapshot_after_logs: Option<u64>,
+    /// Entries kept in the log below the last snapshot (default 1,000).
+    pub logs_to_keep: Option<u64>,
 }
 
 /// `[tasks]`.
@@ -82,10 +101,12 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--dev`.
     pub dev: bool,
+    /// `--init`.
+    pub init: bool,
 }
 
 /// The resolved configuration of a node.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct NodeConfig {
     /// This node's id.
     pub node_id: u64,
@@ -95,8 +116,12 @@ pub struct NodeConfig {
     pub raft_addr: SocketAddr,
     /// Data directory.
     pub data_dir: PathBuf,
-    /// Peer secret.
+    /// Peer secret (in dev mode without one, one is made and kept in the data dir).
     pub cluster_secret: Option<String>,
+    /// Initialise a one-node cluster when the data directory is new.
+    pub init: bool,
+    /// Raft settings.
+    pub raft: RaftSection,
     /// Token verification (in dev mode without a secret, one is made and kept in the data dir).
     pub auth: AuthConfig,
     /// Accepted task types.
@@ -131,6 +156,13 @@ impl NodeConfig {
                  TASKCORE_JWT_SECRET in the environment (or start with --dev for a local node)"
             );
         }
+        let cluster_secret = env("TASKCORE_CLUSTER_SECRET").or(file.cluster_secret);
+        if !flags.dev && cluster_secret.is_none() {
+            bail!(
+                "no cluster secret configured: set cluster_secret in the configuration file or \
+                 TASKCORE_CLUSTER_SECRET in the environment (or start with --dev for a local node)"
+            );
+        }
         let types = file.tasks.types.map(TaskTypes).unwrap_or_default();
         if types.0.is_empty() || types.0.iter().any(|t| t.trim().is_empty()) {
             bail!("tasks.types must list at least one non-empty task type");
@@ -151,13 +183,15 @@ impl NodeConfig {
                 .clone()
                 .or(file.data_dir)
                 .unwrap_or_else(|| "./data".into()),
-            cluster_secret: env("TASKCORE_CLUSTER_SECRET").or(file.cluster_secret),
+            cluster_secret,
+            init: flags.init || flags.dev || file.init.unwrap_or(false),
+            raft: file.raft,
             auth,
             task_types: types,
             dev: flags.dev,
             log_filter: env("TASKCORE_LOG")
                 .or(file.log.filter)
-                .unwrap_or_else(|| "info".into()),
+                .unwrap_or_else(|| "info,openraft=warn".into()),
             log_json: log_format.as_deref() == Some("json"),
         })
     }
@@ -219,8 +253,9 @@ mod tests {
         let path = dir.path().join("node.toml");
         std::fs::write(
             &path,
-            "node_id = 3\nhttp_addr = \"127.0.0.1:9000\"\n[auth]\njwt_secret = \"s\"\n\
-             [tasks]\ntypes = [\"a\", \"b\"]\n",
+            "node_id = 3\nhttp_addr = \"127.0.0.1:9000\"\ncluster_secret = \"c\"\n\
+             [auth]\njwt_secret = \"s\"\n[tasks]\ntypes = [\"a\", \"b\"]\n\
+             [raft]\nheartbeat_ms = 50\n",
         )
         .unwrap();
         let flags = Overrides {
@@ -232,6 +267,8 @@ mod tests {
         assert_eq!(c.node_id, 3);
         assert_eq!(c.http_addr.port(), 9001);
         assert_eq!(c.task_types.0, vec!["a", "b"]);
+        assert_eq!(c.raft.heartbeat_ms, Some(50));
+        assert!(!c.init);
     }
 
     #[test]

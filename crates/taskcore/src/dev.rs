@@ -9,13 +9,13 @@ use serde_json::json;
 /// How long the printed development token lives.
 const DEV_TOKEN_DAYS: u64 = 30;
 
-/// The development secret of this data directory, made on first use, so that tokens printed
-/// earlier stay valid across restarts.
+/// A development secret kept in the data directory under `name`, made on first use, so that
+/// tokens printed earlier stay valid across restarts.
 ///
 /// # Errors
 /// The file cannot be read or written.
-pub fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
-    let path = data_dir.join("dev-jwt-secret");
+pub fn dev_secret(data_dir: &Path, name: &str) -> anyhow::Result<String> {
+    let path = data_dir.join(name);
     if let Ok(secret) = std::fs::read_to_string(&path) {
         let secret = secret.trim().to_owned();
         if !secret.is_empty() {

@@ -39,6 +39,9 @@ enum Command {
         /// One local node with a generated secret and a printed admin token.
         #[arg(long)]
         dev: bool,
+        /// Initialise a one-node cluster if the data directory is new.
+        #[arg(long)]
+        init: bool,
     },
 }
 
@@ -51,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         raft_addr,
         data_dir,
         dev,
+        init,
     } = Cli::parse().command;
     let flags = Overrides {
         config,
@@ -59,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         raft_addr,
         data_dir,
         dev,
+        init,
     };
     let config = NodeConfig::resolve(&flags)?;
     taskcore::logging::init(&config.log_filter, config.log_json);

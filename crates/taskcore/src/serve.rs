@@ -2,21 +2,24 @@
 
 use std::future::Future;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use taskcore_api::{app, ApiConfig, AppState, AuthKeys, MAX_BODY_BYTES};
-use taskcore_cluster::ClusterHandle;
-use taskcore_store::StateMachine;
+use taskcore_cluster::{ClusterConfig, ClusterHandle, NodeAddr};
+use taskcore_store::Storage;
+use tokio::net::TcpListener;
 
 use crate::config::NodeConfig;
 use crate::dev;
 
 /// Runs a node until `shutdown` resolves, then stops accepting requests, lets those under way
-/// finish, and flushes the store.
+/// finish, shuts Raft down and flushes the store.
 ///
 /// # Errors
-/// The data directory cannot be opened, the address cannot be bound, or the keys are unusable.
+/// The data directory cannot be opened, an address cannot be bound, or the keys are unusable.
 pub async fn run(
     mut config: NodeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -27,16 +30,35 @@ pub async fn run(
             config.data_dir.display()
         )
     })?;
-    let mut dev_token = None;
-    if config.dev && config.auth.hs256_secret.is_none() && config.auth.public_key.is_none() {
-        let secret = dev::dev_secret(&config.data_dir)?;
-        dev_token = Some(dev::dev_token(&secret)?);
-        config.auth.hs256_secret = Some(secret);
-    }
+    let dev_token = prepare_dev(&mut config)?;
     let auth = AuthKeys::new(&config.auth)?;
-    let sm = StateMachine::open(&config.data_dir.join("store"))
+    let http = bind(config.http_addr).await?;
+    let raft = bind(config.raft_addr).await?;
+    let addr = NodeAddr {
+        http_addr: http.local_addr()?.to_string(),
+        raft_addr: raft.local_addr()?.to_string(),
+    };
+    let storage = Storage::open(&config.data_dir.join("store"))
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-    let (cluster, applier) = ClusterHandle::start_local(sm.clone())?;
+    let fresh = storage.is_empty()?;
+    let secret = config.cluster_secret.clone().unwrap_or_default();
+    let (cluster, guard) = ClusterHandle::start(
+        cluster_config(&config, addr.clone(), &secret),
+        &storage,
+        raft,
+    )
+    .await
+    .context("cannot start the cluster node")?;
+    if config.init && fresh {
+        cluster
+            .init(Default::default())
+            .await
+            .context("cannot initialise a one-node cluster")?;
+        tracing::info!(
+            node_id = config.node_id,
+            "initialised a new one-node cluster"
+        );
+    }
     let state = AppState {
         cluster,
         auth: Arc::new(auth),
@@ -45,26 +67,68 @@ pub async fn run(
             max_body_bytes: MAX_BODY_BYTES,
         }),
     };
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
-    let addr = listener.local_addr()?;
-    announce(&config, addr, dev_token.as_deref());
+    announce(&config, &addr, dev_token.as_deref());
     tracing::info!(node_id = config.node_id, %addr, "serving");
-    axum::serve(listener, app(state))
+    axum::serve(http, app(state))
         .with_graceful_shutdown(shutdown)
         .await?;
-    tracing::info!("shutting down: flushing the store");
-    drop(applier);
-    sm.flush()?;
+    tracing::info!("shutting down: stopping raft and flushing the store");
+    guard.shutdown().await;
+    storage.flush()?;
     Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// In dev mode, secrets that were not configured are made and kept in the data directory;
+/// answers the admin token to print.
+fn prepare_dev(config: &mut NodeConfig) -> anyhow::Result<Option<String>> {
+    if !config.dev {
+        return Ok(None);
+    }
+    if config.cluster_secret.is_none() {
+        config.cluster_secret = Some(dev::dev_secret(&config.data_dir, "dev-cluster-secret")?);
+    }
+    if config.auth.hs256_secret.is_some() || config.auth.public_key.is_some() {
+        return Ok(None);
+    }
+    let secret = dev::dev_secret(&config.data_dir, "dev-jwt-secret")?;
+    let token = dev::dev_token(&secret)?;
+    config.auth.hs256_secret = Some(secret);
+    Ok(Some(token))
+}
+
+fn cluster_config(config: &NodeConfig, addr: NodeAddr, secret: &str) -> ClusterConfig {
+    let mut c = ClusterConfig::new(config.node_id, addr, secret);
+    let r = &config.raft;
+    if let Some(ms) = r.heartbeat_ms {
+        c.heartbeat = Duration::from_millis(ms);
+    }
+    if let Some([lo, hi]) = r.election_timeout_ms {
+        c.election_timeout = (Duration::from_millis(lo), Duration::from_millis(hi));
+    }
+    if let Some(n) = r.snapshot_after_logs {
+        c.snapshot_after_logs = n;
+    }
+    if let Some(n) = r.logs_to_keep {
+        c.logs_to_keep = n;
+    }
+    c
 }
 
 /// Prints where the node listens (a line tests and scripts wait for) and, in dev mode, how to
 /// use it.
-fn announce(config: &NodeConfig, addr: std::net::SocketAddr, token: Option<&str>) {
+fn announce(config: &NodeConfig, addr: &NodeAddr, token: Option<&str>) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "taskcore: listening on http://{addr}");
+    let _ = writeln!(
+        out,
+        "taskcore: listening on http://{} (raft {})",
+        addr.http_addr, addr.raft_addr
+    );
     if let Some(token) = token {
         let _ = writeln!(
             out,
@@ -77,7 +141,8 @@ fn announce(config: &NodeConfig, addr: std::net::SocketAddr, token: Option<&str>
         );
         let _ = writeln!(
             out,
-            "taskcore: try  curl -H \"Authorization: Bearer $TOKEN\" -H \"X-Brand-ID: 1\" http://{addr}/tasks/"
+            "taskcore: try  curl -H \"Authorization: Bearer $TOKEN\" -H \"X-Brand-ID: 1\" http://{}/tasks/",
+            addr.http_addr
         );
     }
     let _ = out.flush();

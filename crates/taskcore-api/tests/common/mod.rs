@@ -9,8 +9,8 @@ use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use taskcore_api::{app, mint_hs256, ApiConfig, AppState, AuthConfig, AuthKeys};
-use taskcore_cluster::{ApplierGuard, ClusterHandle};
-use taskcore_store::StateMachine;
+use taskcore_cluster::{ClusterConfig, ClusterGuard, ClusterHandle, NodeAddr};
+use taskcore_store::Storage;
 use tower::ServiceExt;
 
 pub const SECRET: &str = "test-secret";
@@ -19,7 +19,8 @@ pub struct Harness {
     pub app: Router,
     pub cluster: ClusterHandle,
     pub token: String,
-    _guard: ApplierGuard,
+    _guard: ClusterGuard,
+    _storage: Storage,
     _dir: tempfile::TempDir,
 }
 
@@ -40,17 +41,37 @@ pub fn token(claims: &Value) -> String {
 }
 
 impl Harness {
-    pub fn new() -> Self {
+    pub async fn new() -> Self {
         Self::with_auth(AuthConfig {
             hs256_secret: Some(SECRET.into()),
             ..Default::default()
         })
+        .await
     }
 
-    pub fn with_auth(auth: AuthConfig) -> Self {
+    /// A one-node cluster (the same write path as every node) behind the router.
+    pub async fn with_auth(auth: AuthConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let sm = StateMachine::open(dir.path()).unwrap();
-        let (cluster, guard) = ClusterHandle::start_local(sm).unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let raft_addr = listener.local_addr().unwrap().to_string();
+        let addr = NodeAddr {
+            http_addr: "127.0.0.1:1".into(),
+            raft_addr,
+        };
+        let config = ClusterConfig::new(1, addr, "secret");
+        let (cluster, guard) = ClusterHandle::start(config, &storage, listener)
+            .await
+            .unwrap();
+        cluster.init(Default::default()).await.unwrap();
+        let wait = cluster
+            .raft()
+            .wait(Some(std::time::Duration::from_secs(10)));
+        wait.current_leader(1, "leader").await.unwrap();
+        assert!(
+            cluster.wait_ready(std::time::Duration::from_secs(10)).await,
+            "the node is ready"
+        );
         let state = AppState {
             cluster: cluster.clone(),
             auth: Arc::new(AuthKeys::new(&auth).unwrap()),
@@ -61,6 +82,7 @@ impl Harness {
             cluster,
             token: token(&user_claims()),
             _guard: guard,
+            _storage: storage,
             _dir: dir,
         }
     }

@@ -1,0 +1,497 @@
+//! A node of the cluster: the Raft instance, the peer server, and the paths every write and
+//! read take through it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+use taskcore_core::{Command, Outcome, Proposal, Timestamp};
+use taskcore_store::{StateMachine, Storage};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::clock::{wall_clock, Clock};
+use crate::network::PeerNetwork;
+use crate::peer_client::{CallError, PeerClient};
+use crate::status::{ClusterStatus, MemberStatus};
+use crate::wire::{AdminRequest, ForwardError, PeerRequest, PeerResponse};
+use crate::{ClusterConfig, ClusterError, NodeAddr, NodeId, Raft};
+
+/// How long one wait for a leader lasts before the loop looks again.
+const LEADER_POLL: Duration = Duration::from_millis(200);
+
+/// A cheap, clonable handle on this node's part in the cluster.
+#[derive(Clone)]
+pub struct ClusterHandle {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) raft: Raft,
+    pub(crate) sm: StateMachine,
+    pub(crate) node_id: NodeId,
+    pub(crate) addr: NodeAddr,
+    pub(crate) peers: PeerClient,
+    pub(crate) secret: String,
+    clock: Mutex<Clock>,
+    committed: Arc<AtomicU64>,
+    deadline: Duration,
+}
+
+/// Owns the peer server; [`ClusterGuard::shutdown`] stops it and Raft.
+pub struct ClusterGuard {
+    handle: ClusterHandle,
+    server: JoinHandle<()>,
+}
+
+impl ClusterGuard {
+    /// Stops serving peers and shuts Raft down.
+    pub async fn shutdown(self) {
+        self.server.abort();
+        if let Err(e) = self.handle.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+    }
+}
+
+impl ClusterHandle {
+    /// Starts the node: Raft over `storage`, and the peer server on `raft_listener`.
+    ///
+    /// # Errors
+    /// An invalid configuration, or storage that cannot be opened.
+    pub async fn start(
+        config: ClusterConfig,
+        storage: &Storage,
+        raft_listener: TcpListener,
+    ) -> Result<(ClusterHandle, ClusterGuard), ClusterError> {
+        let storage_err = |e: taskcore_store::StoreError| ClusterError::Storage(e.to_string());
+        let log_store = storage.log_store().map_err(storage_err)?;
+        let committed = log_store.committed_index();
+        let state_machine = storage.raft_state_machine().map_err(storage_err)?;
+        let peers = PeerClient::new(&config.secret);
+        let network = PeerNetwork {
+            client: peers.clone(),
+        };
+        let raft_config = Arc::new(config.raft_config()?);
+        let raft = Raft::new(
+            config.node_id,
+            raft_config,
+            network,
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| ClusterError::Unavailable(format!("raft did not start: {e}")))?;
+        let handle = ClusterHandle {
+            inner: Arc::new(Inner {
+                raft,
+                sm: storage.state_machine().clone(),
+                node_id: config.node_id,
+                addr: config.addr.clone(),
+                peers,
+                secret: config.secret.clone(),
+                clock: Mutex::new(Clock::default()),
+                committed,
+                deadline: config.request_deadline,
+            }),
+        };
+        let server = tokio::spawn(crate::peer_server::serve(raft_listener, handle.clone()));
+        let guard = ClusterGuard {
+            handle: handle.clone(),
+            server,
+        };
+        Ok((handle, guard))
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// The Raft instance (for tests and metrics).
+    pub fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    /// The node's state machine, for reads after [`ClusterHandle::read_barrier`].
+    pub fn state_machine(&self) -> &StateMachine {
+        &self.inner.sm
+    }
+
+    /// The current time as the leader would stamp it (for reads that need "now").
+    pub fn now(&self) -> Timestamp {
+        wall_clock()
+    }
+
+    fn leader(&self) -> Option<(NodeId, Option<NodeAddr>)> {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let id = m.current_leader?;
+        Some((id, m.membership_config.membership().get_node(&id).cloned()))
+    }
+
+    /// Waits until the metrics change or `LEADER_POLL` passes, whichever is first.
+    async fn wait_for_change(&self, until: Instant) -> Result<(), ClusterError> {
+        if Instant::now() >= until {
+            return Err(ClusterError::Unavailable(
+                "no leader reachable in time".into(),
+            ));
+        }
+        let mut metrics = self.inner.raft.metrics();
+        let step = until
+            .saturating_duration_since(Instant::now())
+            .min(LEADER_POLL);
+        let _ = tokio::time::timeout(step, metrics.changed()).await;
+        Ok(())
+    }
+
+    /// Proposes a command; answers with its outcome once a majority has it and this node
+    /// applied it. On a follower the command goes to the leader, which stamps it.
+    ///
+    /// # Errors
+    /// [`ClusterError::Unavailable`] when no leader took it within the deadline. Nothing was
+    /// applied then, except when the leader went silent after receiving it (the message says
+    /// so): idempotency keys make a client's resend safe.
+    pub async fn propose(&self, cmd: Command) -> Result<Outcome, ClusterError> {
+        if let Some(fault) = self.inner.sm.fault() {
+            return Err(ClusterError::Storage(fault));
+        }
+        let until = Instant::now() + self.inner.deadline;
+        loop {
+            match self.leader() {
+                Some((id, _)) if id == self.inner.node_id => {
+                    match self.propose_here(cmd.clone()).await {
+                        Err(ForwardError::NotLeader(_)) => {}
+                        Err(ForwardError::Failed(e)) => return Err(ClusterError::Unavailable(e)),
+                        Ok(outcome) => return Ok(outcome),
+                    }
+                }
+                Some((_, Some(leader))) => {
+                    let req = PeerRequest::Forward(cmd.clone());
+                    let timeout = until
+                        .saturating_duration_since(Instant::now())
+                        .max(LEADER_POLL);
+                    match self
+                        .inner
+                        .peers
+                        .call(&leader.raft_addr, &req, timeout)
+                        .await
+                    {
+                        Ok(PeerResponse::Forward(Ok(Some(outcome)))) => return Ok(outcome),
+                        Ok(PeerResponse::Forward(Err(ForwardError::NotLeader(_)))) => {}
+                        Ok(PeerResponse::Forward(Err(ForwardError::Failed(e)))) => {
+                            return Err(ClusterError::Unavailable(e))
+                        }
+                        Ok(other) => {
+                            return Err(ClusterError::Unavailable(format!(
+                                "unexpected answer {other:?}"
+                            )))
+                        }
+                        // Nothing was sent: safe to look for the leader again.
+                        Err(CallError::Unreachable(_)) => {
+                            self.inner.peers.forget(&leader.raft_addr)
+                        }
+                        Err(e) => return Err(ClusterError::Unavailable(format!(
+                            "the leader did not answer ({e}); the write may or may not be applied"
+                        ))),
+                    }
+                }
+                _ => {}
+            }
+            self.wait_for_change(until).await?;
+        }
+    }
+
+    /// Stamps and proposes on this node, which believes it leads.
+    pub(crate) async fn propose_here(&self, cmd: Command) -> Result<Outcome, ForwardError> {
+        let at = self
+            .inner
+            .clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .now();
+        match self.inner.raft.client_write(Proposal { at, cmd }).await {
+            Ok(resp) => resp
+                .data
+                .ok_or_else(|| ForwardError::Failed("the entry carried no outcome".into())),
+            // openraft answers so only for an entry it did not append, or one a new leader
+            // truncated: never applied, safe to propose again.
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ForwardError::NotLeader(f.leader_id))
+            }
+            Err(e) => Err(ForwardError::Failed(e.to_string())),
+        }
+    }
+
+    /// Waits until this node has applied every write acknowledged before the call, on any node,
+    /// so that a read that follows sees them: the leader confirms its leadership with a quorum;
+    /// a follower asks the leader for its read index and waits to apply that far.
+    ///
+    /// # Errors
+    /// [`ClusterError::Unavailable`] when no leader answered within the deadline.
+    pub async fn read_barrier(&self) -> Result<(), ClusterError> {
+        if let Some(fault) = self.inner.sm.fault() {
+            return Err(ClusterError::Storage(fault));
+        }
+        let until = Instant::now() + self.inner.deadline;
+        loop {
+            match self.leader() {
+                Some((id, _)) if id == self.inner.node_id => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if let Ok(Ok(_)) =
+                        tokio::time::timeout(left, self.inner.raft.ensure_linearizable()).await
+                    {
+                        return Ok(());
+                    }
+                }
+                Some((_, Some(leader))) => {
+                    let left = until
+                        .saturating_duration_since(Instant::now())
+                        .max(LEADER_POLL);
+                    if let Ok(PeerResponse::ReadIndex(Ok(index))) = self
+                        .inner
+                        .peers
+                        .call(&leader.raft_addr, &PeerRequest::ReadIndex, left)
+                        .await
+                    {
+                        let left = until.saturating_duration_since(Instant::now());
+                        let waited = self
+                            .inner
+                            .raft
+                            .wait(Some(left))
+                            .applied_index_at_least(index, "read barrier")
+                            .await;
+                        return waited
+                            .map(|_| ())
+                            .map_err(|e| ClusterError::Unavailable(e.to_string()));
+                    }
+                }
+                _ => {}
+            }
+            self.wait_for_change(until).await?;
+        }
+    }
+
+    /// The read index of a leader: the log index a linearizable read must wait for.
+    pub(crate) async fn read_index(&self) -> Result<Option<u64>, ForwardError> {
+        match self.inner.raft.get_read_log_id().await {
+            Ok((read, _applied)) => Ok(read.map(|l| l.index)),
+            Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(ForwardError::NotLeader(f.leader_id))
+            }
+            Err(e) => Err(ForwardError::Failed(e.to_string())),
+        }
+    }
+
+    /// Whether the node can serve: it knows a leader and has applied what it committed.
+    pub fn is_ready(&self) -> bool {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let applied = m.last_applied.map_or(0, |l| l.index + 1);
+        m.running_state.is_ok()
+            && m.current_leader.is_some()
+            && self.inner.sm.fault().is_none()
+            && applied >= self.inner.committed.load(Ordering::Acquire)
+    }
+
+    /// Waits until the node is ready (see [`ClusterHandle::is_ready`]); false when `timeout`
+    /// passed first.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            if self.is_ready() {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            // Applying and committing both show in the metrics; a short step covers the
+            // committed index, which is saved outside them.
+            let step = left.min(Duration::from_millis(20));
+            if left.is_zero() {
+                return false;
+            }
+            let _ = tokio::time::timeout(step, metrics.changed()).await;
+        }
+    }
+
+    /// Initialises a new cluster with these voters (none: this node alone).
+    ///
+    /// # Errors
+    /// [`ClusterError::AlreadyInitialized`] on a node that already belongs to a cluster.
+    pub async fn init(&self, mut voters: BTreeMap<NodeId, NodeAddr>) -> Result<(), ClusterError> {
+        if voters.is_empty() {
+            voters.insert(self.inner.node_id, self.inner.addr.clone());
+        }
+        match self.inner.raft.initialize(voters).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                Err(ClusterError::AlreadyInitialized)
+            }
+            Err(e) => Err(ClusterError::Invalid(e.to_string())),
+        }
+    }
+
+    /// Whether this node has ever been part of an initialised cluster.
+    ///
+    /// # Errors
+    /// Raft stopped.
+    pub async fn is_initialized(&self) -> Result<bool, ClusterError> {
+        self.inner
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| ClusterError::Unavailable(e.to_string()))
+    }
+
+    /// Runs a membership change on the leader (forwarding it there); answers the members.
+    ///
+    /// # Errors
+    /// [`ClusterError::Invalid`] for a change that cannot be made, `Unavailable` without a
+    /// leader.
+    pub async fn admin(
+        &self,
+        req: AdminRequest,
+    ) -> Result<BTreeMap<NodeId, NodeAddr>, ClusterError> {
+        let until = Instant::now() + self.inner.deadline;
+        loop {
+            match self.leader() {
+                Some((id, _)) if id == self.inner.node_id => {
+                    match self.admin_here(req.clone()).await {
+                        Err(ForwardError::NotLeader(_)) => {}
+                        Err(ForwardError::Failed(e)) => return Err(ClusterError::Invalid(e)),
+                        Ok(nodes) => return Ok(nodes),
+                    }
+                }
+                Some((_, Some(leader))) => {
+                    // Adding a learner waits for it to catch up: no deadline but the peer's.
+                    let req = PeerRequest::Admin(req.clone());
+                    match self
+                        .inner
+                        .peers
+                        .call(&leader.raft_addr, &req, Duration::from_secs(600))
+                        .await
+                    {
+                        Ok(PeerResponse::Admin(Ok(nodes))) => return Ok(nodes),
+                        Ok(PeerResponse::Admin(Err(ForwardError::NotLeader(_)))) => {}
+                        Ok(PeerResponse::Admin(Err(ForwardError::Failed(e)))) => {
+                            return Err(ClusterError::Invalid(e))
+                        }
+                        Ok(other) => {
+                            return Err(ClusterError::Unavailable(format!(
+                                "unexpected answer {other:?}"
+                            )))
+                        }
+                        Err(CallError::Unreachable(_)) => {}
+                        Err(e) => return Err(ClusterError::Unavailable(e.to_string())),
+                    }
+                }
+                _ => {}
+            }
+            self.wait_for_change(until).await?;
+        }
+    }
+
+    /// Runs a membership change on this node, which believes it leads.
+    pub(crate) async fn admin_here(
+        &self,
+        req: AdminRequest,
+    ) -> Result<BTreeMap<NodeId, NodeAddr>, ForwardError> {
+        let raft = &self.inner.raft;
+        let result = match req {
+            AdminRequest::AddLearner { id, addr } => raft.add_learner(id, addr, true).await,
+            AdminRequest::ChangeVoters { voters } => {
+                if voters.is_empty() {
+                    return Err(ForwardError::Failed(
+                        "a cluster needs at least one voter".into(),
+                    ));
+                }
+                raft.change_membership(voters.into_iter().collect::<BTreeSet<_>>(), true)
+                    .await
+            }
+            AdminRequest::RemoveNode { id } => {
+                let m = raft.metrics().borrow().membership_config.clone();
+                let voters: BTreeSet<NodeId> = m.membership().voter_ids().collect();
+                if voters.contains(&id) {
+                    if voters.len() == 1 {
+                        return Err(ForwardError::Failed("cannot remove the last voter".into()));
+                    }
+                    let rest: BTreeSet<NodeId> =
+                        voters.iter().copied().filter(|v| *v != id).collect();
+                    if let Err(e) = raft.change_membership(rest, true).await {
+                        return Err(admin_error(e));
+                    }
+                }
+                if m.membership().get_node(&id).is_none() {
+                    return Err(ForwardError::Failed(format!("node {id} is not a member")));
+                }
+                raft.change_membership(ChangeMembers::RemoveNodes([id].into()), false)
+                    .await
+            }
+        };
+        match result {
+            Ok(_) => {
+                let m = raft.metrics().borrow().membership_config.clone();
+                Ok(m.membership()
+                    .nodes()
+                    .map(|(id, n)| (*id, n.clone()))
+                    .collect())
+            }
+            Err(e) => Err(admin_error(e)),
+        }
+    }
+
+    /// This node's view of the cluster.
+    pub fn status(&self) -> ClusterStatus {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let learners: Vec<NodeId> = membership.learner_ids().collect();
+        let state = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Follower if !voters.contains(&m.id) => "learner",
+            ServerState::Follower => "follower",
+            ServerState::Shutdown => "shutdown",
+        };
+        let last = m.last_log_index.unwrap_or(0);
+        let replication = m.replication.as_ref().map(|r| {
+            r.iter()
+                .map(|(id, matched)| {
+                    let matched = matched.map(|l| l.index);
+                    (
+                        *id,
+                        MemberStatus {
+                            matched,
+                            lag: last.saturating_sub(matched.unwrap_or(0)),
+                        },
+                    )
+                })
+                .collect()
+        });
+        ClusterStatus {
+            node_id: m.id,
+            state: state.to_owned(),
+            leader_id: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|l| l.index),
+            voters,
+            learners,
+            nodes: membership.nodes().map(|(id, n)| (*id, n.clone())).collect(),
+            snapshot: m.snapshot.map(|l| l.index),
+            replication,
+        }
+    }
+}
+
+fn admin_error(e: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>) -> ForwardError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            ForwardError::NotLeader(f.leader_id)
+        }
+        other => ForwardError::Failed(other.to_string()),
+    }
+}

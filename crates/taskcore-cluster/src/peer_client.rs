@@ -1,0 +1,121 @@
+//! Calls to peers: a pool of authenticated connections per address.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use crate::wire::{read_frame, write_frame, PeerRequest, PeerResponse, WireError};
+
+/// Idle connections kept per peer.
+const IDLE_PER_PEER: usize = 16;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Nothing was sent: the peer could not be reached or refused the secret.
+    #[error("unreachable: {0}")]
+    Unreachable(WireError),
+    /// The request was sent but no answer came: it may or may not have been served.
+    #[error("no answer: {0}")]
+    NoAnswer(WireError),
+    /// The deadline passed (the request may have been served).
+    #[error("timed out")]
+    Timeout,
+}
+
+/// A cheap, clonable client of every peer.
+#[derive(Clone)]
+pub struct PeerClient {
+    secret: Arc<str>,
+    idle: Arc<Mutex<HashMap<String, Vec<TcpStream>>>>,
+}
+
+impl PeerClient {
+    /// A client that authenticates with `secret`.
+    pub fn new(secret: &str) -> Self {
+        PeerClient {
+            secret: secret.into(),
+            idle: Arc::default(),
+        }
+    }
+
+    /// Sends one request to the peer at `addr` and waits for its answer until `timeout`.
+    ///
+    /// # Errors
+    /// [`CallError`]: whether the request may have been served is part of the error.
+    pub async fn call(
+        &self,
+        addr: &str,
+        req: &PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, CallError> {
+        let attempt = async {
+            let mut stream = match self.take_idle(addr) {
+                Some(s) => s,
+                None => self.connect(addr).await.map_err(CallError::Unreachable)?,
+            };
+            write_frame(&mut stream, req)
+                .await
+                .map_err(CallError::NoAnswer)?;
+            let answer: PeerResponse =
+                read_frame(&mut stream).await.map_err(CallError::NoAnswer)?;
+            self.put_idle(addr, stream);
+            Ok(answer)
+        };
+        tokio::time::timeout(timeout, attempt)
+            .await
+            .unwrap_or(Err(CallError::Timeout))
+    }
+
+    async fn connect(&self, addr: &str) -> Result<TcpStream, WireError> {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        write_frame(
+            &mut stream,
+            &PeerRequest::Hello {
+                secret: self.secret.to_string(),
+            },
+        )
+        .await?;
+        match read_frame::<PeerResponse>(&mut stream).await? {
+            PeerResponse::Welcome => Ok(stream),
+            PeerResponse::Refused(why) => Err(WireError::Refused(why)),
+            other => Err(WireError::Malformed(format!(
+                "unexpected greeting {other:?}"
+            ))),
+        }
+    }
+
+    /// An idle connection that the peer has not closed.
+    fn take_idle(&self, addr: &str) -> Option<TcpStream> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let conns = idle.get_mut(addr)?;
+        while let Some(stream) = conns.pop() {
+            // An idle connection has nothing to read: readable means closed (or broken).
+            let mut probe = [0u8; 1];
+            match stream.try_read(&mut probe) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(stream),
+                _ => continue,
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, addr: &str, stream: TcpStream) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let conns = idle.entry(addr.to_owned()).or_default();
+        if conns.len() < IDLE_PER_PEER {
+            conns.push(stream);
+        }
+    }
+
+    /// Forgets every idle connection to `addr` (after the peer went away).
+    pub fn forget(&self, addr: &str) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(addr);
+    }
+}
