@@ -31,77 +31,126 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// How to start a node.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    pub data_dir: PathBuf,
+    /// `--dev` (generated secrets, printed token) rather than the test secrets.
+    pub dev: bool,
+    /// `--init`: a one-node cluster on first start.
+    pub init: bool,
+    pub node_id: u64,
+    /// Port 0 on the first start; the ports it got on restarts (the membership records them).
+    pub http_addr: String,
+    pub raft_addr: String,
+    /// A configuration file (for `[raft]` settings).
+    pub config: Option<PathBuf>,
+    /// The cluster secret (the tests' own unless set).
+    pub cluster_secret: Option<String>,
+}
+
+impl Launch {
+    pub fn new(data_dir: &Path) -> Launch {
+        Launch {
+            data_dir: data_dir.to_path_buf(),
+            dev: false,
+            init: true,
+            node_id: 1,
+            http_addr: "127.0.0.1:0".into(),
+            raft_addr: "127.0.0.1:0".into(),
+            config: None,
+            cluster_secret: None,
+        }
+    }
+}
+
 /// A running node.
 pub struct Node {
     child: Option<Child>,
     pub url: String,
+    pub launch: Launch,
     pub data_dir: PathBuf,
     pub stdout: Vec<String>,
-    dev: bool,
 }
 
 impl Node {
-    /// Starts a node with the test secret in `data_dir`.
+    /// Starts a one-node cluster with the test secrets in `data_dir`.
     pub fn start(data_dir: &Path) -> Node {
-        Self::spawn(data_dir, false)
+        Self::spawn(Launch::new(data_dir))
     }
 
     /// Starts a node in `--dev` mode.
     pub fn start_dev(data_dir: &Path) -> Node {
-        Self::spawn(data_dir, true)
+        Self::spawn(Launch {
+            dev: true,
+            ..Launch::new(data_dir)
+        })
     }
 
-    fn spawn(data_dir: &Path, dev: bool) -> Node {
+    /// Starts a node as described.
+    pub fn spawn(launch: Launch) -> Node {
         let mut cmd = Command::new(binary("taskcore"));
         cmd.args([
             "serve",
             "--http-addr",
-            "127.0.0.1:0",
+            &launch.http_addr,
             "--raft-addr",
-            "127.0.0.1:0",
-            "--data-dir",
+            &launch.raft_addr,
         ])
-        .arg(data_dir)
-        .env("TASKCORE_LOG", "warn")
+        .args(["--node-id", &launch.node_id.to_string(), "--data-dir"])
+        .arg(&launch.data_dir)
+        .env("TASKCORE_LOG", "error,openraft=off")
         .env_remove("TASKCORE_JWT_SECRET")
+        .env_remove("TASKCORE_CLUSTER_SECRET")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-        if dev {
+        if let Some(config) = &launch.config {
+            cmd.arg("--config").arg(config);
+        }
+        if launch.dev {
             cmd.arg("--dev");
         } else {
-            cmd.arg("--init")
-                .env("TASKCORE_JWT_SECRET", SECRET)
-                .env("TASKCORE_CLUSTER_SECRET", SECRET);
+            let cluster_secret = launch.cluster_secret.as_deref().unwrap_or(SECRET);
+            cmd.env("TASKCORE_JWT_SECRET", SECRET)
+                .env("TASKCORE_CLUSTER_SECRET", cluster_secret);
+        }
+        if launch.init {
+            cmd.arg("--init");
         }
         let mut child = cmd.spawn().expect("taskcore starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    // Nobody listens any more; keep draining so the node never blocks on a full pipe.
-                }
+                // Once nobody listens, keep draining so the node never blocks on a full pipe.
+                let _ = tx.send(line);
             }
         });
         let mut node = Node {
             child: Some(child),
             url: String::new(),
-            data_dir: data_dir.to_path_buf(),
+            data_dir: launch.data_dir.clone(),
+            launch,
             stdout: Vec::new(),
-            dev,
         };
-        let want = if dev { 5 } else { 1 };
+        let want = if node.launch.dev { 5 } else { 1 };
         while node.stdout.len() < want {
             let line = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("the node announces itself within 30 s");
-            if let Some(rest) = line.strip_prefix("taskcore: listening on ") {
-                node.url = rest
-                    .split_whitespace()
-                    .next()
+            if let Some(rest) = line.strip_prefix("taskcore: listening on http://") {
+                // "taskcore: listening on http://HTTP (raft RAFT)"
+                let mut words = rest.split_whitespace();
+                let http = words.next().unwrap_or_default().to_owned();
+                let raft = words
+                    .nth(1)
                     .unwrap_or_default()
+                    .trim_end_matches(')')
                     .to_owned();
+                node.url = format!("http://{http}");
+                node.launch.http_addr = http;
+                node.launch.raft_addr = raft;
             }
             node.stdout.push(line);
         }
@@ -135,11 +184,16 @@ impl Node {
         c.wait().map(|s| s.success()).unwrap_or(false)
     }
 
-    /// Starts the node again on the same data directory (on a new port).
+    /// Starts the node again on the same data directory and the same addresses.
     pub fn restart(&mut self) {
         self.kill9();
-        let again = Self::spawn(&self.data_dir.clone(), self.dev);
+        let again = Self::spawn(self.launch.clone());
         *self = again;
+    }
+
+    /// Whether the process runs.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 }
 
@@ -197,3 +251,5 @@ pub fn taskctl(node: &Node, token: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
+
+pub mod cluster;

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use axum::Router;
 use taskcore_cluster::ClusterHandle;
 use taskcore_core::TaskTypes;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 pub use auth::{
     mint_hs256, AuthConfig, AuthConfigError, AuthKeys, Brand, BrandClaim, Claims, RequireAdmin,
@@ -68,6 +69,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(
             routes::ops::method_not_allowed_body,
         ))
-        .layer(TraceLayer::new_for_http())
+        // Failures are logged once, by `ApiError`, at the level they deserve.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
 }

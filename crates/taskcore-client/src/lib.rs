@@ -5,8 +5,8 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use taskcore_wire::{
-    CancelResponse, ErrorBody, NewTask, Page, QueueStats, RetryRequest, RetryResponse, TaskBody,
-    TaskPatch, TypeStats,
+    CancelResponse, ClusterStatusBody, ErrorBody, InitRequest, LearnerRequest, MembershipRequest,
+    NewTask, Page, QueueStats, RetryRequest, RetryResponse, TaskBody, TaskPatch, TypeStats,
 };
 
 /// Why a call failed.
@@ -223,6 +223,59 @@ impl Client {
     /// Any [`ClientError`].
     pub async fn type_stats(&self) -> Result<TypeStats, ClientError> {
         self.send(self.request(Method::GET, "/tasks/type-stats/"))
+            .await
+    }
+
+    /// `GET /cluster/status/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn cluster_status(&self) -> Result<ClusterStatusBody, ClientError> {
+        self.send(self.request(Method::GET, "/cluster/status/"))
+            .await
+    }
+
+    /// `POST /cluster/init/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn cluster_init(&self, req: &InitRequest) -> Result<ClusterStatusBody, ClientError> {
+        self.send_json(Method::POST, "/cluster/init/", req).await
+    }
+
+    /// `POST /cluster/learners/`: answers once the learner caught up.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn add_learner(
+        &self,
+        req: &LearnerRequest,
+    ) -> Result<ClusterStatusBody, ClientError> {
+        self.send_json(Method::POST, "/cluster/learners/", req)
+            .await
+    }
+
+    /// `POST /cluster/membership/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn change_membership(
+        &self,
+        voters: &[u64],
+    ) -> Result<ClusterStatusBody, ClientError> {
+        let req = MembershipRequest {
+            voters: voters.to_vec(),
+        };
+        self.send_json(Method::POST, "/cluster/membership/", &req)
+            .await
+    }
+
+    /// `DELETE /cluster/nodes/{id}/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn remove_node(&self, id: u64) -> Result<ClusterStatusBody, ClientError> {
+        self.send(self.request(Method::DELETE, &format!("/cluster/nodes/{id}/")))
             .await
     }
 

@@ -21,6 +21,9 @@ use crate::status::{ClusterStatus, MemberStatus};
 use crate::wire::{AdminRequest, ForwardError, PeerRequest, PeerResponse};
 use crate::{ClusterConfig, ClusterError, NodeAddr, NodeId, Raft};
 
+/// How long adding a learner may wait for it to catch up.
+const LEARNER_CATCH_UP: Duration = Duration::from_secs(600);
+
 /// How long one wait for a leader lasts before the loop looks again.
 const LEADER_POLL: Duration = Duration::from_millis(200);
 
@@ -194,9 +197,11 @@ impl ClusterHandle {
                         Err(CallError::Unreachable(_)) => {
                             self.inner.peers.forget(&leader.raft_addr)
                         }
-                        Err(e) => return Err(ClusterError::Unavailable(format!(
+                        Err(e) => {
+                            return Err(ClusterError::Unavailable(format!(
                             "the leader did not answer ({e}); the write may or may not be applied"
-                        ))),
+                        )))
+                        }
                     }
                 }
                 _ => {}
@@ -213,7 +218,14 @@ impl ClusterHandle {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .now();
-        match self.inner.raft.client_write(Proposal { at, cmd }).await {
+        let write = self.inner.raft.client_write(Proposal { at, cmd });
+        let Ok(written) = tokio::time::timeout(self.inner.deadline, write).await else {
+            // Appended but not committed in time (no quorum): it may still commit later.
+            return Err(ForwardError::Failed(
+                "no quorum confirmed the write in time; it may or may not be applied".into(),
+            ));
+        };
+        match written {
             Ok(resp) => resp
                 .data
                 .ok_or_else(|| ForwardError::Failed("the entry carried no outcome".into())),
@@ -400,7 +412,13 @@ impl ClusterHandle {
     ) -> Result<BTreeMap<NodeId, NodeAddr>, ForwardError> {
         let raft = &self.inner.raft;
         let result = match req {
-            AdminRequest::AddLearner { id, addr } => raft.add_learner(id, addr, true).await,
+            AdminRequest::AddLearner { id, addr } => {
+                let added = raft.add_learner(id, addr, true).await;
+                if let Ok(resp) = &added {
+                    self.wait_caught_up(id, resp.log_id.index).await?;
+                }
+                added
+            }
             AdminRequest::ChangeVoters { voters } => {
                 if voters.is_empty() {
                     return Err(ForwardError::Failed(
@@ -440,6 +458,26 @@ impl ClusterHandle {
             }
             Err(e) => Err(admin_error(e)),
         }
+    }
+
+    /// Waits until the leader has replicated up to `index` to `id`. openraft's own blocking
+    /// `add_learner` returns once the lag is under its threshold (thousands of entries); the
+    /// contract answers only when the learner has everything.
+    async fn wait_caught_up(&self, id: NodeId, index: u64) -> Result<(), ForwardError> {
+        let caught_up = move |m: &openraft::RaftMetrics<NodeId, NodeAddr>| {
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&id).copied().flatten());
+            matched.is_some_and(|l| l.index >= index)
+        };
+        self.inner
+            .raft
+            .wait(Some(LEARNER_CATCH_UP))
+            .metrics(caught_up, "learner caught up")
+            .await
+            .map(|_| ())
+            .map_err(|e| ForwardError::Failed(format!("the learner did not catch up: {e}")))
     }
 
     /// This node's view of the cluster.

@@ -39,6 +39,41 @@ pub enum Command {
     /// Statistics of the brand.
     #[command(subcommand)]
     Stats(StatsCommand),
+    /// Cluster membership and state (admin token).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// `taskctl cluster …`.
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// The leader, the term, every member with its addresses, indexes and lag.
+    Status,
+    /// Initialise a new cluster; without `--node`, the node at `--server` alone.
+    Init {
+        /// A first voter as `ID=HTTP_ADDR,RAFT_ADDR`; repeat for each.
+        #[arg(long = "node", value_name = "ID=HTTP,RAFT")]
+        nodes: Vec<String>,
+    },
+    /// Add a learner; returns once it caught up.
+    AddLearner {
+        /// Its node id.
+        id: u64,
+        /// Where clients reach it (`host:port`).
+        http_addr: String,
+        /// Where peers reach it (`host:port`).
+        raft_addr: String,
+    },
+    /// Make a learner a voter.
+    Promote {
+        /// Its node id.
+        id: u64,
+    },
+    /// Remove a node from the membership.
+    Remove {
+        /// Its node id.
+        id: u64,
+    },
 }
 
 /// `taskctl token`.

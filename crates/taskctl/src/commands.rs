@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(_) => Ok(()),
         Command::Tasks(cmd) => tasks(&client, cmd, cli.json).await,
         Command::Stats(cmd) => stats(&client, cmd, cli.json).await,
+        Command::Cluster(cmd) => crate::cluster::run(&client, cmd, cli.json).await,
     }
 }
 

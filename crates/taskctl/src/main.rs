@@ -1,6 +1,7 @@
 //! `taskctl`: administer Task Core nodes and work with tasks from the command line.
 
 mod cli;
+mod cluster;
 mod commands;
 mod table;
 
