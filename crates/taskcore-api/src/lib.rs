@@ -9,6 +9,7 @@ mod auth;
 mod body;
 mod error;
 mod list_query;
+mod metrics;
 mod openapi;
 mod render;
 pub mod routes;
@@ -65,10 +66,11 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::tasks::routes())
         .merge(routes::cluster::routes())
         .merge(routes::ops::routes())
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .route_layer(axum::middleware::from_fn(metrics::record))
         .fallback(routes::ops::not_found)
-        .layer(axum::middleware::from_fn(
-            routes::ops::method_not_allowed_body,
-        ))
+        .layer(axum::middleware::from_fn(routes::ops::method_not_allowed_body))
+        .layer(axum::Extension(metrics::RequestMetrics::default()))
         // Failures are logged once, by `ApiError`, at the level they deserve.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
