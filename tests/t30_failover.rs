@@ -13,7 +13,11 @@ use taskcore_client::Client;
 
 /// Writes under fresh keys until told to stop, moving to the next node when one fails;
 /// returns the acknowledged keys with their ids, and the keys given up on.
-async fn writer(w: usize, clients: Vec<Client>, stop: Arc<AtomicBool>) -> (BTreeMap<String, u64>, Vec<String>) {
+async fn writer(
+    w: usize,
+    clients: Vec<Client>,
+    stop: Arc<AtomicBool>,
+) -> (BTreeMap<String, u64>, Vec<String>) {
     let mut acknowledged = BTreeMap::new();
     let mut abandoned = Vec::new();
     let mut node = w;
@@ -57,7 +61,11 @@ async fn no_acknowledged_write_is_lost_while_nodes_are_killed_and_restarted() {
     // Four faults, bounded in time: the leader, a follower, the leader, a follower.
     for round in 0..4 {
         let leader = c.leader().await;
-        let victim = if round % 2 == 0 { leader } else { (leader + 1) % 3 };
+        let victim = if round % 2 == 0 {
+            leader
+        } else {
+            (leader + 1) % 3
+        };
         c.nodes[victim].kill9();
         // The fault lasts a while under load (a schedule, not a synchronisation).
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -72,7 +80,11 @@ async fn no_acknowledged_write_is_lost_while_nodes_are_killed_and_restarted() {
         acknowledged.extend(a);
         abandoned.extend(b);
     }
-    assert!(acknowledged.len() > 50, "the writers made progress: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 50,
+        "the writers made progress: {}",
+        acknowledged.len()
+    );
 
     for i in 0..3 {
         c.wait_ready(i).await;
@@ -82,12 +94,27 @@ async fn no_acknowledged_write_is_lost_while_nodes_are_killed_and_restarted() {
             by_key.entry(t.description.as_str()).or_default().push(t.id);
         }
         for (key, ids) in &by_key {
-            assert_eq!(ids.len(), 1, "node {}: {key} appears {} times", i + 1, ids.len());
+            assert_eq!(
+                ids.len(),
+                1,
+                "node {}: {key} appears {} times",
+                i + 1,
+                ids.len()
+            );
         }
         for (key, id) in &acknowledged {
-            assert_eq!(by_key.get(key.as_str()), Some(&vec![*id]), "node {}: acknowledged {key} lost", i + 1);
+            assert_eq!(
+                by_key.get(key.as_str()),
+                Some(&vec![*id]),
+                "node {}: acknowledged {key} lost",
+                i + 1
+            );
         }
         let unknown = by_key.len() - acknowledged.len();
-        assert!(unknown <= abandoned.len(), "node {}: {unknown} tasks nobody wrote", i + 1);
+        assert!(
+            unknown <= abandoned.len(),
+            "node {}: {unknown} tasks nobody wrote",
+            i + 1
+        );
     }
 }

@@ -69,7 +69,9 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route_layer(axum::middleware::from_fn(metrics::record))
         .fallback(routes::ops::not_found)
-        .layer(axum::middleware::from_fn(routes::ops::method_not_allowed_body))
+        .layer(axum::middleware::from_fn(
+            routes::ops::method_not_allowed_body,
+        ))
         .layer(axum::Extension(metrics::RequestMetrics::default()))
         // Failures are logged once, by `ApiError`, at the level they deserve.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))

@@ -13,7 +13,12 @@ async fn metrics_report_raft_figures_and_requests_by_route() {
     h.create_with(json!({})).await;
     h.get("/tasks/1/").send().await;
     h.get("/tasks/999/").send().await;
-    let r = h.get("/metrics").without("authorization").without("x-brand-id").send().await;
+    let r = h
+        .get("/metrics")
+        .without("authorization")
+        .without("x-brand-id")
+        .send()
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let text = String::from_utf8(r.raw).unwrap();
     for line in [
@@ -27,7 +32,10 @@ async fn metrics_report_raft_figures_and_requests_by_route() {
         "taskcore_http_requests_total{method=\"GET\",route=\"/tasks/{id}/\",status=\"404\"} 1",
         "taskcore_http_request_duration_seconds_count{method=\"POST\",route=\"/tasks/\"} 2",
     ] {
-        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
     }
     assert!(text.contains("taskcore_raft_replication_lag{node=\"1\"} 0"));
     let applied: u64 = text
@@ -35,5 +43,8 @@ async fn metrics_report_raft_figures_and_requests_by_route() {
         .find_map(|l| l.strip_prefix("taskcore_raft_last_applied_index "))
         .and_then(|v| v.parse().ok())
         .unwrap();
-    assert!(applied >= 3, "init, the leader's blank entry and two creates: {applied}");
+    assert!(
+        applied >= 3,
+        "init, the leader's blank entry and two creates: {applied}"
+    );
 }

@@ -10,22 +10,28 @@ use crate::ClusterHandle;
 /// How long a new connection may take to present the secret.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Accepts peers until the task is aborted.
+/// Accepts peers until the task is aborted; the connections it serves end with it (they live
+/// in its `JoinSet`), so that a stopped node answers no one.
 pub(crate) async fn serve(listener: TcpListener, node: ClusterHandle) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let node = node.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = connection(stream, node).await {
-                        tracing::debug!(%peer, error = %e, "peer connection closed");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "accepting a peer failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let node = node.clone();
+                    connections.spawn(async move {
+                        if let Err(e) = connection(stream, node).await {
+                            tracing::debug!(%peer, error = %e, "peer connection closed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a peer failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            // Reap finished connections so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
 }

@@ -1,0 +1,116 @@
+//! A three-node cluster in one process, over real loopback sockets.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use taskcore_cluster::{ClusterConfig, ClusterGuard, ClusterHandle, NodeAddr};
+use taskcore_core::{Command, CreateTask, Json, Outcome, Priority, UserRef};
+use taskcore_store::Storage;
+
+struct Member {
+    handle: ClusterHandle,
+    guard: Option<ClusterGuard>,
+    _storage: Storage,
+    _dir: tempfile::TempDir,
+}
+
+fn create(n: u64) -> Command {
+    Command::Create(CreateTask {
+        task_id: format!("task_{n:012}"),
+        brand: 1,
+        brand_name: None,
+        created_by: UserRef {
+            id: 1,
+            username: "u".into(),
+        },
+        task_type: "data_export".into(),
+        priority: Priority::Normal,
+        description: format!("task {n}"),
+        context_data: Json::empty_object(),
+        scheduled_for: None,
+        max_retries: 3,
+        timeout_minutes: 60,
+        periodic_task: None,
+        idempotency: None,
+    })
+}
+
+async fn start_three() -> Vec<Member> {
+    let mut listeners = Vec::new();
+    let mut voters = BTreeMap::new();
+    for id in 1..=3u64 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = NodeAddr {
+            http_addr: "127.0.0.1:1".into(),
+            raft_addr: l.local_addr().unwrap().to_string(),
+        };
+        voters.insert(id, addr.clone());
+        listeners.push((id, addr, l));
+    }
+    let mut members = Vec::new();
+    for (id, addr, listener) in listeners {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let mut config = ClusterConfig::new(id, addr, "secret");
+        config.heartbeat = Duration::from_millis(50);
+        config.election_timeout = (Duration::from_millis(300), Duration::from_millis(600));
+        let (handle, guard) = ClusterHandle::start(config, &storage, listener)
+            .await
+            .unwrap();
+        members.push(Member {
+            handle,
+            guard: Some(guard),
+            _storage: storage,
+            _dir: dir,
+        });
+    }
+    members[0].handle.init(voters).await.unwrap();
+    for m in &members {
+        assert!(
+            m.handle.wait_ready(Duration::from_secs(10)).await,
+            "node {} ready",
+            m.handle.node_id()
+        );
+    }
+    members
+}
+
+fn leader(members: &[Member]) -> usize {
+    members
+        .iter()
+        .position(|m| m.guard.is_some() && m.handle.status().state == "leader")
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_through_a_follower_is_applied_everywhere_and_survives_the_leader() {
+    let mut members = start_three().await;
+    let l = leader(&members);
+    let follower = (l + 1) % 3;
+    let outcome = members[follower].handle.propose(create(1)).await.unwrap();
+    let Outcome::Created(task) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(task.id, 1);
+    for m in &members {
+        m.handle.read_barrier().await.unwrap();
+        assert_eq!(
+            m.handle.state_machine().read().index().len(),
+            1,
+            "node {}",
+            m.handle.node_id()
+        );
+    }
+
+    // The leader stops; the two others elect a new one and go on.
+    if let Some(guard) = members[l].guard.take() {
+        guard.shutdown().await;
+    }
+    let survivor = &members[follower].handle;
+    let outcome = survivor.propose(create(2)).await.unwrap();
+    assert!(matches!(outcome, Outcome::Created(t) if t.id == 2));
+    let other = &members[(l + 2) % 3].handle;
+    other.read_barrier().await.unwrap();
+    assert_eq!(other.state_machine().read().index().len(), 2);
+    assert_ne!(survivor.status().leader_id, Some(l as u64 + 1));
+}
