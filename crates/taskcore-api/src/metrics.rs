@@ -25,10 +25,13 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
+/// Method, route template and status of a series.
+type SeriesKey = (String, String, u16);
+
 /// Counts and latencies of the requests served, by method, route and status.
 #[derive(Clone, Default)]
 pub struct RequestMetrics {
-    series: Arc<Mutex<BTreeMap<(String, String, u16), Series>>>,
+    series: Arc<Mutex<BTreeMap<SeriesKey, Series>>>,
 }
 
 impl RequestMetrics {
