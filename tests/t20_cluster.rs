@@ -171,7 +171,7 @@ async fn a_learner_added_after_thousands_of_writes_catches_up_by_snapshot() {
     let leader = c.leader().await;
     let status = c.admin_client(leader).cluster_status().await.unwrap();
     assert!(
-        status.snapshot.is_some_and(|s| s > 1000),
+        status.snapshot.is_some_and(|s| s >= 200),
         "the leader snapshotted and purged its log: {status:?}"
     );
     c.add_learner(4, (leader + 1) % 3).await;

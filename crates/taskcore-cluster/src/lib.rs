@@ -7,6 +7,7 @@
 //! cluster (`--dev`) takes the same path. openraft's generic errors stay inside this crate. It
 //! depends on core and store, and knows nothing of HTTP.
 
+mod batcher;
 mod clock;
 mod config;
 mod network;

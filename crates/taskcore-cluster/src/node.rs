@@ -3,18 +3,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{ChangeMembers, ServerState};
-use taskcore_core::{Command, Outcome, Proposal, Timestamp};
+use taskcore_core::{Command, Outcome, Timestamp};
 use taskcore_store::{StateMachine, Storage};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::clock::{wall_clock, Clock};
+use crate::batcher::Batcher;
+use crate::clock::wall_clock;
 use crate::network::PeerNetwork;
 use crate::peer_client::{CallError, PeerClient};
 use crate::status::{ClusterStatus, MemberStatus};
@@ -40,7 +41,7 @@ pub(crate) struct Inner {
     pub(crate) addr: NodeAddr,
     pub(crate) peers: PeerClient,
     pub(crate) secret: String,
-    clock: Mutex<Clock>,
+    batcher: Batcher,
     committed: Arc<AtomicU64>,
     deadline: Duration,
 }
@@ -49,12 +50,14 @@ pub(crate) struct Inner {
 pub struct ClusterGuard {
     handle: ClusterHandle,
     server: JoinHandle<()>,
+    batching: JoinHandle<()>,
 }
 
 impl ClusterGuard {
     /// Stops serving peers and shuts Raft down.
     pub async fn shutdown(self) {
         self.server.abort();
+        self.batching.abort();
         if let Err(e) = self.handle.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
@@ -89,6 +92,7 @@ impl ClusterHandle {
         )
         .await
         .map_err(|e| ClusterError::Unavailable(format!("raft did not start: {e}")))?;
+        let (batcher, batching) = Batcher::start(raft.clone(), config.request_deadline);
         let handle = ClusterHandle {
             inner: Arc::new(Inner {
                 raft,
@@ -97,7 +101,7 @@ impl ClusterHandle {
                 addr: config.addr.clone(),
                 peers,
                 secret: config.secret.clone(),
-                clock: Mutex::new(Clock::default()),
+                batcher,
                 committed,
                 deadline: config.request_deadline,
             }),
@@ -106,6 +110,7 @@ impl ClusterHandle {
         let guard = ClusterGuard {
             handle: handle.clone(),
             server,
+            batching,
         };
         Ok((handle, guard))
     }
@@ -210,32 +215,9 @@ impl ClusterHandle {
         }
     }
 
-    /// Stamps and proposes on this node, which believes it leads.
+    /// Proposes on this node, which believes it leads, in the next batch.
     pub(crate) async fn propose_here(&self, cmd: Command) -> Result<Outcome, ForwardError> {
-        let at = self
-            .inner
-            .clock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .now();
-        let write = self.inner.raft.client_write(Proposal { at, cmd });
-        let Ok(written) = tokio::time::timeout(self.inner.deadline, write).await else {
-            // Appended but not committed in time (no quorum): it may still commit later.
-            return Err(ForwardError::Failed(
-                "no quorum confirmed the write in time; it may or may not be applied".into(),
-            ));
-        };
-        match written {
-            Ok(resp) => resp
-                .data
-                .ok_or_else(|| ForwardError::Failed("the entry carried no outcome".into())),
-            // openraft answers so only for an entry it did not append, or one a new leader
-            // truncated: never applied, safe to propose again.
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ForwardError::NotLeader(f.leader_id))
-            }
-            Err(e) => Err(ForwardError::Failed(e.to_string())),
-        }
+        self.inner.batcher.propose(cmd).await
     }
 
     /// Waits until this node has applied every write acknowledged before the call, on any node,

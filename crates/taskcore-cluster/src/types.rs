@@ -3,7 +3,7 @@
 use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
-use taskcore_core::{Outcome, Proposal};
+use taskcore_core::{Batch, Outcome};
 
 /// The addresses of a cluster member, as the membership records them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,11 +21,11 @@ impl std::fmt::Display for NodeAddr {
 }
 
 openraft::declare_raft_types!(
-    /// Entries carry a [`Proposal`] (a command stamped with leader time); applying one answers
-    /// its [`Outcome`] (`None` for blank and membership entries).
+    /// Entries carry a [`Batch`] of proposals (commands stamped with leader time); applying one
+    /// answers their [`Outcome`]s in order (none for blank and membership entries).
     pub TypeConfig:
-        D = Proposal,
-        R = Option<Outcome>,
+        D = Batch,
+        R = Vec<Outcome>,
         NodeId = u64,
         Node = NodeAddr,
         Entry = openraft::Entry<TypeConfig>,

@@ -13,6 +13,11 @@ pub struct Proposal {
     pub cmd: Command,
 }
 
+/// Proposals written to the Raft log as one entry: the leader groups the writes waiting for it,
+/// so that one append, one replication round and one flush serve them all. They apply in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batch(pub Vec<Proposal>);
+
 /// Every change to the replicated task state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {

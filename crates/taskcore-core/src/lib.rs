@@ -20,7 +20,7 @@ mod time;
 pub mod validate;
 
 pub use command::{
-    Command, CreateTask, IdempotencyClaim, Outcome, Proposal, Refusal, RetryTask, UpdateTask,
+    Batch, Command, CreateTask, IdempotencyClaim, Outcome, Proposal, Refusal, RetryTask, UpdateTask,
 };
 pub use index::{Entry, Index};
 pub use json::{digest, merge_patch, Json};

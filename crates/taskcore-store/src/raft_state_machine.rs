@@ -8,7 +8,7 @@ use openraft::{
     AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftTypeConfig, SnapshotMeta, StorageError,
     StorageIOError, StoredMembership,
 };
-use taskcore_core::{Outcome, Proposal};
+use taskcore_core::{Batch, Outcome, Proposal};
 
 use crate::snapshot::{self, StoredSnapshot};
 use crate::{codec, StateMachine, StoreError};
@@ -17,6 +17,13 @@ use crate::{codec, StateMachine, StoreError};
 pub(crate) const APPLIED: &[u8] = b"m/applied";
 /// Key of the last applied membership.
 pub(crate) const MEMBERSHIP: &[u8] = b"m/membership";
+
+fn batch_of<C: RaftTypeConfig<D = Batch>>(e: &Entry<C>) -> Option<&Batch> {
+    match &e.payload {
+        EntryPayload::Normal(b) => Some(b),
+        _ => None,
+    }
+}
 
 /// openraft's handle on the node's state machine and its current snapshot.
 pub struct RaftStore<C> {
@@ -81,8 +88,8 @@ impl<C> RaftStateMachine<C> for RaftStore<C>
 where
     C: RaftTypeConfig<
         NodeId = u64,
-        D = Proposal,
-        R = Option<Outcome>,
+        D = Batch,
+        R = Vec<Outcome>,
         Entry = Entry<C>,
         SnapshotData = Cursor<Vec<u8>>,
     >,
@@ -124,14 +131,23 @@ where
         let sm = self.sm.clone();
         // Applying flushes to disk: keep it off the async workers.
         let applied = tokio::task::spawn_blocking(move || {
+            let sizes: Vec<usize> = entries
+                .iter()
+                .map(|e| batch_of(e).map_or(0, |b| b.0.len()))
+                .collect();
             let items: Vec<Option<&Proposal>> = entries
                 .iter()
-                .map(|e| match &e.payload {
-                    EntryPayload::Normal(p) => Some(p),
-                    _ => None,
-                })
+                .filter_map(batch_of)
+                .flat_map(|b| b.0.iter().map(Some))
                 .collect();
-            sm.apply_entries(&items, meta)
+            let mut outcomes = sm.apply_entries(&items, meta)?.into_iter().flatten();
+            // One response per entry: the outcomes of its proposals (none for blank and
+            // membership entries).
+            let per_entry: Vec<Vec<Outcome>> = sizes
+                .iter()
+                .map(|&n| outcomes.by_ref().take(n).collect())
+                .collect();
+            Ok::<_, StoreError>(per_entry)
         })
         .await
         .map_err(|e| StorageIOError::apply(last, AnyError::error(e)))?;

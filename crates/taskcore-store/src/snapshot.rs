@@ -8,7 +8,7 @@ use openraft::{
     Entry, RaftSnapshotBuilder, RaftTypeConfig, SnapshotMeta, StorageError, StorageIOError,
 };
 use serde::{Deserialize, Serialize};
-use taskcore_core::{Outcome, Proposal};
+use taskcore_core::{Batch, Outcome};
 
 use crate::raft_state_machine::{any, RaftStore};
 use crate::{codec, StoreError};
@@ -49,8 +49,8 @@ impl<C> RaftSnapshotBuilder<C> for RaftStore<C>
 where
     C: RaftTypeConfig<
         NodeId = u64,
-        D = Proposal,
-        R = Option<Outcome>,
+        D = Batch,
+        R = Vec<Outcome>,
         Entry = Entry<C>,
         SnapshotData = Cursor<Vec<u8>>,
     >,

@@ -4,14 +4,14 @@ use std::io::Cursor;
 
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{BasicNode, StorageError};
-use taskcore_core::{Outcome, Proposal};
+use taskcore_core::{Batch, Outcome};
 use taskcore_store::{LogStore, RaftStore, Storage};
 
 openraft::declare_raft_types!(
     /// A type configuration like the cluster's, with openraft's basic node.
     pub TestConfig:
-        D = Proposal,
-        R = Option<Outcome>,
+        D = Batch,
+        R = Vec<Outcome>,
         NodeId = u64,
         Node = BasicNode,
         Entry = openraft::Entry<TestConfig>,
