@@ -7,7 +7,6 @@
 //! Real processes on loopback ports, release builds; the figures go to BENCHMARKS.md.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::time::{Duration, Instant};
