@@ -114,3 +114,50 @@ async fn a_write_through_a_follower_is_applied_everywhere_and_survives_the_leade
     assert_eq!(other.state_machine().read().index().len(), 2);
     assert_ne!(survivor.status().leader_id, Some(l as u64 + 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_wrong_secrets_on_the_peer_port_harm_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let members = start_three().await;
+    let raft_addr = members[0].handle.status().nodes[&1].raft_addr.clone();
+    let frames: [&[u8]; 4] = [
+        b"GET / HTTP/1.1\r\n\r\n",
+        &[0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+        &[0, 0, 0, 3, 9, 9, 9],
+        &[],
+    ];
+    for frame in frames {
+        let mut s = tokio::net::TcpStream::connect(&raft_addr).await.unwrap();
+        s.write_all(frame).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        // The node closes the connection (with at most a refusal) instead of serving it.
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+    }
+    // A peer with the wrong secret is refused.
+    let client_frame = {
+        let hello = taskcore_cluster::wire::PeerRequest::Hello {
+            secret: "wrong".into(),
+        };
+        let body = taskcore_store::codec::encode(&hello).unwrap();
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend(body);
+        f
+    };
+    let mut s = tokio::net::TcpStream::connect(&raft_addr).await.unwrap();
+    s.write_all(&client_frame).await.unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).await.unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).await.unwrap();
+    let answer: taskcore_cluster::wire::PeerResponse =
+        taskcore_store::codec::decode(&body).unwrap();
+    assert!(
+        matches!(answer, taskcore_cluster::wire::PeerResponse::Refused(_)),
+        "{answer:?}"
+    );
+    // The cluster goes on.
+    let outcome = members[1].handle.propose(create(7)).await.unwrap();
+    assert!(matches!(outcome, Outcome::Created(_)));
+}
