@@ -96,6 +96,12 @@ fn render(s: ClusterStatus) -> ClusterStatusBody {
     }
 }
 
+/// The answering node's status once it has applied the change just made (through the leader).
+async fn changed_status(s: &AppState) -> Result<Json<ClusterStatusBody>, ApiError> {
+    s.cluster.read_barrier().await?;
+    Ok(Json(render(s.cluster.status())))
+}
+
 /// This node's view of the cluster.
 #[utoipa::path(get, path = "/cluster/status/", tag = "cluster",
     responses((status = 200, body = ClusterStatusBody), (status = 403, body = ErrorBody)),
@@ -159,7 +165,7 @@ pub async fn add_learner(
             addr,
         })
         .await?;
-    Ok(Json(render(s.cluster.status())))
+    changed_status(&s).await
 }
 
 /// Change the voter set.
@@ -181,7 +187,7 @@ pub async fn change_membership(
     s.cluster
         .admin(AdminRequest::ChangeVoters { voters: req.voters })
         .await?;
-    Ok(Json(render(s.cluster.status())))
+    changed_status(&s).await
 }
 
 /// Remove a node from the membership.
@@ -199,5 +205,5 @@ pub async fn remove_node(
         return Err(ApiError::NotFound);
     }
     s.cluster.admin(AdminRequest::RemoveNode { id }).await?;
-    Ok(Json(render(s.cluster.status())))
+    changed_status(&s).await
 }
