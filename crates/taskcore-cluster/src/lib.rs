@@ -14,6 +14,7 @@ mod network;
 mod node;
 mod peer_client;
 mod peer_server;
+mod routing;
 mod status;
 mod types;
 pub mod wire;

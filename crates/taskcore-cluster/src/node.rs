@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use crate::batcher::Batcher;
 use crate::clock::wall_clock;
 use crate::network::PeerNetwork;
-use crate::peer_client::{CallError, PeerClient};
+use crate::peer_client::PeerClient;
+use crate::routing::Routed;
 use crate::status::{ClusterStatus, MemberStatus};
 use crate::wire::{AdminRequest, ForwardError, PeerRequest, PeerResponse};
 use crate::{ClusterConfig, ClusterError, NodeAddr, NodeId, Raft};
@@ -26,7 +27,7 @@ use crate::{ClusterConfig, ClusterError, NodeAddr, NodeId, Raft};
 const LEARNER_CATCH_UP: Duration = Duration::from_secs(600);
 
 /// How long one wait for a leader lasts before the loop looks again.
-const LEADER_POLL: Duration = Duration::from_millis(200);
+pub(crate) const LEADER_POLL: Duration = Duration::from_millis(200);
 
 /// A cheap, clonable handle on this node's part in the cluster.
 #[derive(Clone)]
@@ -135,14 +136,14 @@ impl ClusterHandle {
         wall_clock()
     }
 
-    fn leader(&self) -> Option<(NodeId, Option<NodeAddr>)> {
+    pub(crate) fn leader(&self) -> Option<(NodeId, Option<NodeAddr>)> {
         let m = self.inner.raft.metrics().borrow().clone();
         let id = m.current_leader?;
         Some((id, m.membership_config.membership().get_node(&id).cloned()))
     }
 
     /// Waits until the metrics change or `LEADER_POLL` passes, whichever is first.
-    async fn wait_for_change(&self, until: Instant) -> Result<(), ClusterError> {
+    pub(crate) async fn wait_for_change(&self, until: Instant) -> Result<(), ClusterError> {
         if Instant::now() >= until {
             return Err(ClusterError::Unavailable(
                 "no leader reachable in time".into(),
@@ -168,51 +169,17 @@ impl ClusterHandle {
             return Err(ClusterError::Storage(fault));
         }
         let until = Instant::now() + self.inner.deadline;
-        loop {
-            match self.leader() {
-                Some((id, _)) if id == self.inner.node_id => {
-                    match self.propose_here(cmd.clone()).await {
-                        Err(ForwardError::NotLeader(_)) => {}
-                        Err(ForwardError::Failed(e)) => return Err(ClusterError::Unavailable(e)),
-                        Ok(outcome) => return Ok(outcome),
-                    }
-                }
-                Some((_, Some(leader))) => {
-                    let req = PeerRequest::Forward(cmd.clone());
-                    let timeout = until
-                        .saturating_duration_since(Instant::now())
-                        .max(LEADER_POLL);
-                    match self
-                        .inner
-                        .peers
-                        .call(&leader.raft_addr, &req, timeout)
-                        .await
-                    {
-                        Ok(PeerResponse::Forward(Ok(Some(outcome)))) => return Ok(outcome),
-                        Ok(PeerResponse::Forward(Err(ForwardError::NotLeader(_)))) => {}
-                        Ok(PeerResponse::Forward(Err(ForwardError::Failed(e)))) => {
-                            return Err(ClusterError::Unavailable(e))
-                        }
-                        Ok(other) => {
-                            return Err(ClusterError::Unavailable(format!(
-                                "unexpected answer {other:?}"
-                            )))
-                        }
-                        // Nothing was sent: safe to look for the leader again.
-                        Err(CallError::Unreachable(_)) => {
-                            self.inner.peers.forget(&leader.raft_addr)
-                        }
-                        Err(e) => {
-                            return Err(ClusterError::Unavailable(format!(
-                            "the leader did not answer ({e}); the write may or may not be applied"
-                        )))
-                        }
-                    }
-                }
-                _ => {}
-            }
-            self.wait_for_change(until).await?;
-        }
+        let forward = || PeerRequest::Forward(cmd.clone());
+        let answer = |r| match r {
+            PeerResponse::Forward(result) => Some(result),
+            _ => None,
+        };
+        let here = || self.propose_here(cmd.clone());
+        self.on_leader(until, None, forward, here, answer)
+            .await
+            .map_err(|e| match e {
+                Routed::Failed(why) | Routed::Unavailable(why) => ClusterError::Unavailable(why),
+            })
     }
 
     /// Proposes on this node, which believes it leads, in the next batch.
@@ -349,42 +316,20 @@ impl ClusterHandle {
         req: AdminRequest,
     ) -> Result<BTreeMap<NodeId, NodeAddr>, ClusterError> {
         let until = Instant::now() + self.inner.deadline;
-        loop {
-            match self.leader() {
-                Some((id, _)) if id == self.inner.node_id => {
-                    match self.admin_here(req.clone()).await {
-                        Err(ForwardError::NotLeader(_)) => {}
-                        Err(ForwardError::Failed(e)) => return Err(ClusterError::Invalid(e)),
-                        Ok(nodes) => return Ok(nodes),
-                    }
-                }
-                Some((_, Some(leader))) => {
-                    // Adding a learner waits for it to catch up: no deadline but the peer's.
-                    let req = PeerRequest::Admin(req.clone());
-                    match self
-                        .inner
-                        .peers
-                        .call(&leader.raft_addr, &req, Duration::from_secs(600))
-                        .await
-                    {
-                        Ok(PeerResponse::Admin(Ok(nodes))) => return Ok(nodes),
-                        Ok(PeerResponse::Admin(Err(ForwardError::NotLeader(_)))) => {}
-                        Ok(PeerResponse::Admin(Err(ForwardError::Failed(e)))) => {
-                            return Err(ClusterError::Invalid(e))
-                        }
-                        Ok(other) => {
-                            return Err(ClusterError::Unavailable(format!(
-                                "unexpected answer {other:?}"
-                            )))
-                        }
-                        Err(CallError::Unreachable(_)) => {}
-                        Err(e) => return Err(ClusterError::Unavailable(e.to_string())),
-                    }
-                }
-                _ => {}
-            }
-            self.wait_for_change(until).await?;
-        }
+        let forward = || PeerRequest::Admin(req.clone());
+        let answer = |r| match r {
+            PeerResponse::Admin(result) => Some(result),
+            _ => None,
+        };
+        let here = || self.admin_here(req.clone());
+        // Adding a learner waits for it to catch up: no deadline on the call but the peer's.
+        let call = Some(LEARNER_CATCH_UP);
+        self.on_leader(until, call, forward, here, answer)
+            .await
+            .map_err(|e| match e {
+                Routed::Failed(why) => ClusterError::Invalid(why),
+                Routed::Unavailable(why) => ClusterError::Unavailable(why),
+            })
     }
 
     /// Runs a membership change on this node, which believes it leads.

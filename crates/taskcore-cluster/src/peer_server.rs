@@ -77,7 +77,7 @@ async fn answer(node: &ClusterHandle, request: PeerRequest) -> PeerResponse {
         PeerRequest::InstallSnapshot(rpc) => {
             PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
         }
-        PeerRequest::Forward(cmd) => PeerResponse::Forward(node.propose_here(cmd).await.map(Some)),
+        PeerRequest::Forward(cmd) => PeerResponse::Forward(node.propose_here(cmd).await),
         PeerRequest::ReadIndex => PeerResponse::ReadIndex(node.read_index().await),
         PeerRequest::Admin(req) => PeerResponse::Admin(node.admin_here(req).await),
     }

@@ -96,7 +96,7 @@ pub enum PeerResponse {
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
     /// To `Forward`.
-    Forward(Result<Option<Outcome>, ForwardError>),
+    Forward(Result<Outcome, ForwardError>),
     /// To `ReadIndex`.
     ReadIndex(Result<Option<u64>, ForwardError>),
     /// To `Admin`.

@@ -1,0 +1,72 @@
+//! Sending a request to wherever the leader is: served here when this node leads, over the
+//! peer protocol otherwise, and looked for again only when it provably was not served.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::node::LEADER_POLL;
+use crate::peer_client::CallError;
+use crate::wire::{ForwardError, PeerRequest, PeerResponse};
+use crate::ClusterHandle;
+
+/// How a request routed to the leader ended without an answer.
+pub(crate) enum Routed {
+    /// The leader refused or failed it.
+    Failed(String),
+    /// No leader served it in time, or its answer never came (it may have been served).
+    Unavailable(String),
+}
+
+impl ClusterHandle {
+    /// Runs a request on the leader until `until`: `here` when this node leads, else
+    /// `forward()` sent to the leader (each call waits `call_timeout`, or until `until`), whose
+    /// answer `answer` reads.
+    pub(crate) async fn on_leader<T, F>(
+        &self,
+        until: Instant,
+        call_timeout: Option<Duration>,
+        forward: impl Fn() -> PeerRequest,
+        here: impl Fn() -> F,
+        answer: impl Fn(PeerResponse) -> Option<Result<T, ForwardError>>,
+    ) -> Result<T, Routed>
+    where
+        F: std::future::Future<Output = Result<T, ForwardError>>,
+    {
+        loop {
+            match self.leader() {
+                Some((id, _)) if id == self.node_id() => match here().await {
+                    Err(ForwardError::NotLeader(_)) => {}
+                    Err(ForwardError::Failed(why)) => return Err(Routed::Failed(why)),
+                    Ok(value) => return Ok(value),
+                },
+                Some((_, Some(leader))) => {
+                    let wait = call_timeout.unwrap_or_else(|| {
+                        until
+                            .saturating_duration_since(Instant::now())
+                            .max(LEADER_POLL)
+                    });
+                    match self.inner.peers.call(&leader.raft_addr, &forward(), wait).await {
+                        Ok(response) => match answer(response) {
+                            Some(Ok(value)) => return Ok(value),
+                            Some(Err(ForwardError::NotLeader(_))) => {}
+                            Some(Err(ForwardError::Failed(why))) => return Err(Routed::Failed(why)),
+                            None => return Err(Routed::Unavailable("unexpected answer from the leader".into())),
+                        },
+                        // Nothing was sent: safe to look for the leader again.
+                        Err(CallError::Unreachable(_)) => self.inner.peers.forget(&leader.raft_addr),
+                        Err(e) => {
+                            return Err(Routed::Unavailable(format!(
+                                "the leader did not answer ({e}); the request may or may not have been served"
+                            )))
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if self.wait_for_change(until).await.is_err() {
+                return Err(Routed::Unavailable("no leader reachable in time".into()));
+            }
+        }
+    }
+}
