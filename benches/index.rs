@@ -61,6 +61,8 @@ fn task(id: u64) -> Task {
         persistent_job: None,
         periodic_task: None,
         attempts: Vec::new(),
+        lease: None,
+        queued_at: created,
     }
 }
 

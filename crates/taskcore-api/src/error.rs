@@ -61,6 +61,9 @@ pub enum ApiError {
         /// Retries allowed.
         max_retries: u32,
     },
+    /// 409 `LEASE_LOST`: the lease is not the task's current one.
+    #[error("lease lost")]
+    LeaseLost,
     /// 409 `INVALID_OPERATION` outside tasks (a cluster change that cannot be made).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -95,6 +98,7 @@ impl ApiError {
             ApiError::InvalidOperation { .. }
             | ApiError::MaxRetriesExceeded { .. }
             | ApiError::IdempotencyKeyReused
+            | ApiError::LeaseLost
             | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -137,6 +141,10 @@ impl ApiError {
                 "MAX_RETRIES_EXCEEDED",
             ),
             ApiError::Conflict(why) => (why.clone(), "INVALID_OPERATION"),
+            ApiError::LeaseLost => (
+                "This lease is no longer the task's current one".into(),
+                "LEASE_LOST",
+            ),
             ApiError::IdempotencyKeyReused => (
                 "This Idempotency-Key was already used with a different request body".into(),
                 "IDEMPOTENCY_KEY_REUSED",
@@ -231,6 +239,7 @@ impl From<Refusal> for ApiError {
             },
             Refusal::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             Refusal::Validation(e) => ApiError::Validation(e),
+            Refusal::LeaseLost => ApiError::LeaseLost,
         }
     }
 }

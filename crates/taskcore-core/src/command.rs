@@ -41,6 +41,134 @@ pub enum Command {
     },
     /// Manually retry a failed or cancelled task.
     Retry(RetryTask),
+    /// A worker asks for tasks: the state machine picks them and leases them.
+    Lease(LeaseTasks),
+    /// The holder of a lease renews it and reports progress.
+    Heartbeat(Heartbeat),
+    /// The holder of a lease reports success.
+    Complete(CompleteAttempt),
+    /// The holder of a lease reports a failure.
+    Fail(FailAttempt),
+    /// The leader ends an attempt whose lease ran out or that ran past its timeout.
+    EndAttempt(EndAttempt),
+}
+
+/// A worker's lease request, stamped by the leader.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeaseTasks {
+    /// The worker.
+    pub worker_id: String,
+    /// Task types it runs (empty: any).
+    pub task_types: Vec<String>,
+    /// At most this many tasks (1–100).
+    pub max_tasks: u32,
+    /// How long a lease lives without a heartbeat.
+    pub lease_ttl_ms: u64,
+    /// Random value drawn by the leader, from which lease ids are derived.
+    pub seed: u64,
+}
+
+/// Worker-reported figures (TaskMetrics).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsReport {
+    /// Wall time of the attempt.
+    pub execution_time_ms: Option<u64>,
+    /// Peak memory.
+    pub memory_usage_mb: Option<f64>,
+    /// CPU time.
+    pub cpu_time_ms: Option<u64>,
+    /// Further figures, merged into `custom`.
+    pub custom: Option<Json>,
+}
+
+/// A heartbeat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The task.
+    pub id: TaskId,
+    /// The lease it reports under.
+    pub lease_id: String,
+    /// Progress, 0–100.
+    pub progress: Option<u8>,
+    /// A checkpoint: makes the task resumable from it.
+    pub checkpoint: Option<Json>,
+    /// Figures so far.
+    pub metrics: Option<MetricsReport>,
+    /// The renewed lease lives this long.
+    pub lease_ttl_ms: u64,
+}
+
+/// A report of success.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompleteAttempt {
+    /// The task.
+    pub id: TaskId,
+    /// The lease it reports under.
+    pub lease_id: String,
+    /// The result object.
+    pub result_data: Json,
+    /// Final figures.
+    pub metrics: Option<MetricsReport>,
+}
+
+/// How long to wait before an automatic retry: before attempt n+1, a delay drawn uniformly in
+/// `[0, min(cap, base × 2^(n−1))]` (exponential back-off with full jitter).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Backoff {
+    /// Base delay.
+    pub base_ms: u64,
+    /// Largest delay.
+    pub cap_ms: u64,
+    /// The uniform draw in `[0, 1)`, made by the leader.
+    pub jitter: f64,
+}
+
+impl Backoff {
+    /// The delay after attempt `n` (1-based) failed.
+    pub fn delay_ms(&self, n: u32) -> u64 {
+        let exp = n.saturating_sub(1).min(62);
+        let ceiling = self.base_ms.saturating_mul(1u64 << exp).min(self.cap_ms);
+        (ceiling as f64 * self.jitter.clamp(0.0, 1.0)) as u64
+    }
+}
+
+/// A report of failure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailAttempt {
+    /// The task.
+    pub id: TaskId,
+    /// The lease it reports under.
+    pub lease_id: String,
+    /// What went wrong.
+    pub error_message: String,
+    /// Whether an automatic retry may follow.
+    pub retryable: bool,
+    /// Final figures.
+    pub metrics: Option<MetricsReport>,
+    /// The back-off before a retry.
+    pub backoff: Backoff,
+}
+
+/// The end of an attempt decided by the leader's timers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndAttempt {
+    /// The task.
+    pub id: TaskId,
+    /// The lease that ran out (a stale end for an older lease changes nothing).
+    pub lease_id: String,
+    /// `LeaseExpired` or `TimedOut`.
+    pub outcome: crate::AttemptOutcome,
+    /// The back-off before a retry.
+    pub backoff: Backoff,
+}
+
+/// A task handed to a worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeasedTask {
+    /// The task, now running (its `persistent_job` carries the last checkpoint).
+    pub task: Task,
+    /// The lease.
+    pub lease: crate::Lease,
 }
 
 /// A validated creation request, stamped by the proposer.
@@ -145,6 +273,26 @@ pub enum Outcome {
     Retried(Task),
     /// Nothing changed.
     Refused(Refusal),
+    /// Tasks leased to a worker (possibly none).
+    Leased(Vec<LeasedTask>),
+    /// A heartbeat was accepted.
+    HeartbeatAccepted {
+        /// The renewed lease's end.
+        lease_expires_at: Timestamp,
+        /// The task was cancelled: the worker should stop.
+        cancel_requested: bool,
+    },
+    /// The attempt completed the task.
+    AttemptCompleted(Task),
+    /// The attempt failed, timed out or lost its lease.
+    AttemptEnded {
+        /// The task after the decision.
+        task: Task,
+        /// Whether an automatic retry follows.
+        will_retry: bool,
+        /// When the retry may start.
+        next_attempt_at: Option<Timestamp>,
+    },
 }
 
 /// Why a command changed nothing.
@@ -174,4 +322,6 @@ pub enum Refusal {
     IdempotencyKeyReused,
     /// Field errors found against the current state.
     Validation(FieldErrors),
+    /// The lease is not the task's current one (fenced), or the task is no longer running.
+    LeaseLost,
 }

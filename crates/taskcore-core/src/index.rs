@@ -4,9 +4,9 @@
 //! only for the page returned. Counters are maintained on every change, so unfiltered counts
 //! and statistics cost no scan; filtered ones scan the brand's columns (see `columns.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::columns::{time, Columns, HAS_METRICS, IS_RESUMABLE};
+use crate::columns::{time, Columns, HAS_METRICS, IS_RESUMABLE, NONE};
 use crate::{BrandId, Priority, Status, Task, TaskId, Timestamp};
 
 /// The small fields of one task, as the index holds them.
@@ -127,14 +127,36 @@ pub(crate) struct GlobalCounters {
     pub(crate) running: u64,
     /// Completed tasks' processing time, all priorities.
     pub(crate) durations: Durations,
+    /// Pending tasks per priority and brand, oldest first: by `scheduled_for` (or `created_at`
+    /// when unset), then id. What leases pick from.
+    pub(crate) ready: [BTreeMap<BrandId, BTreeSet<(i64, TaskId)>>; 4],
 }
 
 impl GlobalCounters {
-    fn count(&mut self, cols: &Columns, slot: usize, sign: i64) {
+    fn count(&mut self, brand: BrandId, cols: &Columns, slot: usize, sign: i64) {
         match cols.status_at(slot) {
             Status::Pending => {
-                let n = &mut self.pending[cols.priority[slot] as usize];
+                let p = cols.priority[slot] as usize;
+                let n = &mut self.pending[p];
                 *n = n.wrapping_add_signed(sign);
+                let scheduled = cols.scheduled[slot];
+                let key = (
+                    if scheduled == NONE {
+                        cols.created[slot]
+                    } else {
+                        scheduled
+                    },
+                    cols.ids[slot],
+                );
+                let queues = &mut self.ready[p];
+                if sign > 0 {
+                    queues.entry(brand).or_default().insert(key);
+                } else if let Some(queue) = queues.get_mut(&brand) {
+                    queue.remove(&key);
+                    if queue.is_empty() {
+                        queues.remove(&brand);
+                    }
+                }
             }
             Status::Running => self.running = self.running.wrapping_add_signed(sign),
             _ => {}
@@ -180,13 +202,13 @@ impl Index {
             });
         if let Some(slot) = brand.cols.slot_of(task.id) {
             brand.counters.count(&brand.cols, slot, -1);
-            self.global.count(&brand.cols, slot, -1);
+            self.global.count(task.brand.id, &brand.cols, slot, -1);
             self.task_ids.remove(&brand.cols.task_ids[slot]);
         }
         brand.cols.put(task, task_type, search);
         if let Some(slot) = brand.cols.slot_of(task.id) {
             brand.counters.count(&brand.cols, slot, 1);
-            self.global.count(&brand.cols, slot, 1);
+            self.global.count(task.brand.id, &brand.cols, slot, 1);
         }
         self.task_ids.insert(task.task_id.as_str().into(), task.id);
         self.brand_of.insert(task.id, task.brand.id);
@@ -206,7 +228,7 @@ impl Index {
             return;
         };
         brand.counters.count(&brand.cols, slot, -1);
-        self.global.count(&brand.cols, slot, -1);
+        self.global.count(brand_id, &brand.cols, slot, -1);
         self.task_ids.remove(&brand.cols.task_ids[slot]);
         brand.cols.kill(slot);
         if brand.cols.live() == 0 {

@@ -9,8 +9,10 @@
 
 mod columns;
 mod command;
+mod execution;
 mod index;
 mod json;
+mod leasing;
 mod query;
 mod records;
 mod state;
@@ -20,8 +22,11 @@ mod time;
 pub mod validate;
 
 pub use command::{
-    Batch, Command, CreateTask, IdempotencyClaim, Outcome, Proposal, Refusal, RetryTask, UpdateTask,
+    Backoff, Batch, Command, CompleteAttempt, CreateTask, EndAttempt, FailAttempt, Heartbeat,
+    IdempotencyClaim, LeaseTasks, LeasedTask, MetricsReport, Outcome, Proposal, Refusal, RetryTask,
+    UpdateTask,
 };
+pub use execution::MAX_LEASE_TASKS;
 pub use index::{Entry, Index};
 pub use json::{digest, merge_patch, Json};
 pub use query::{OrderField, OrderKey, QueryPage, TaskQuery};
@@ -29,7 +34,8 @@ pub use records::{IdempotencyRecord, MemRecords, Records, StorageFault};
 pub use state::{TaskState, IDEMPOTENCY_TTL_MICROS};
 pub use stats::{QueueStats, TypeStat, TypeStats};
 pub use task::{
-    Attempt, AttemptOutcome, BrandRef, PersistentJob, Priority, Status, Task, TaskMetrics, UserRef,
+    Attempt, AttemptOutcome, BrandRef, Lease, PersistentJob, Priority, Status, Task, TaskMetrics,
+    UserRef,
 };
 pub use time::Timestamp;
 pub use validate::{FieldErrors, TaskTypes};

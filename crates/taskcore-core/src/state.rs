@@ -22,8 +22,10 @@ pub struct TaskState {
     /// The latest proposal time applied: `apply` never lets time go back, so that `created_at`
     /// grows with the id whatever the clocks of successive leaders say.
     last_at: Timestamp,
-    index: Index,
+    pub(crate) index: Index,
     keys_by_age: BTreeSet<(Timestamp, BrandId, String)>,
+    /// Per priority, the brand whose task was leased last (brands take turns).
+    pub(crate) turns: [BrandId; 4],
 }
 
 impl TaskState {
@@ -61,6 +63,16 @@ impl TaskState {
         self.next_id
     }
 
+    /// Per priority, the brand served last by a lease (kept with the state: it decides).
+    pub fn turns(&self) -> [BrandId; 4] {
+        self.turns
+    }
+
+    /// Sets the brands served last, as read back from storage.
+    pub fn set_turns(&mut self, turns: [BrandId; 4]) {
+        self.turns = turns;
+    }
+
     /// The latest proposal time applied.
     pub fn last_at(&self) -> Timestamp {
         self.last_at
@@ -88,6 +100,11 @@ impl TaskState {
             Command::Delete { id, brand } => self.delete(*id, *brand, rec),
             Command::Cancel { id, brand } => self.cancel(*id, *brand, at, rec),
             Command::Retry(r) => self.retry(r, at, rec),
+            Command::Lease(l) => self.lease(l, at, rec),
+            Command::Heartbeat(h) => self.heartbeat(h, at, rec),
+            Command::Complete(c) => self.complete(c, at, rec),
+            Command::Fail(f) => self.fail(f, at, rec),
+            Command::EndAttempt(e) => self.end_attempt(e, at, rec),
         }
     }
 
@@ -105,7 +122,7 @@ impl TaskState {
         })
     }
 
-    fn save<R: Records>(&mut self, task: &Task, rec: &mut R) {
+    pub(crate) fn save<R: Records>(&mut self, task: &Task, rec: &mut R) {
         rec.put_task(task);
         self.index.insert(task);
     }
@@ -165,6 +182,8 @@ impl TaskState {
             persistent_job: None,
             periodic_task: c.periodic_task,
             attempts: Vec::new(),
+            lease: None,
+            queued_at: at,
         };
         self.save(&task, rec);
         if let Some(claim) = &c.idempotency {
@@ -353,6 +372,8 @@ impl TaskState {
             }));
         }
         task.status = Status::Pending;
+        task.queued_at = at;
+        task.lease = None;
         task.retry_count += 1;
         task.started_at = None;
         task.completed_at = None;

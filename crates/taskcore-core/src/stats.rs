@@ -176,6 +176,8 @@ mod tests {
             persistent_job: None,
             periodic_task: None,
             attempts: Vec::new(),
+            lease: None,
+            queued_at: created,
         }
     }
 

@@ -188,6 +188,19 @@ pub struct Attempt {
     pub error_message: Option<String>,
 }
 
+/// The lease of the running attempt: only its holder may report on the attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Fences the attempt: every report must carry it.
+    pub id: String,
+    /// The worker holding it.
+    pub worker_id: String,
+    /// When it runs out unless a heartbeat renews it.
+    pub expires_at: Timestamp,
+    /// The attempt number it belongs to.
+    pub attempt: u32,
+}
+
 /// A task: the full record, as stored and replicated.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Task {
@@ -241,6 +254,10 @@ pub struct Task {
     pub periodic_task: Option<u64>,
     /// Every attempt, oldest first.
     pub attempts: Vec<Attempt>,
+    /// The lease of the running attempt (kept after a cancel, so that its holder hears of it).
+    pub lease: Option<Lease>,
+    /// When the task last became pending (created or retried): the start of its queue wait.
+    pub queued_at: Timestamp,
 }
 
 impl Task {

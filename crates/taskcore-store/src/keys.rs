@@ -10,6 +10,8 @@ pub const TASK: u8 = b't';
 pub const IDEMPOTENCY: u8 = b'k';
 /// Key of the id counter.
 pub const NEXT_ID: &[u8] = b"m/next_id";
+/// Key of the brands served last by leases, one per priority.
+pub const TURNS: &[u8] = b"m/turns";
 /// Key of the latest proposal time applied.
 pub const LAST_AT: &[u8] = b"m/last_at";
 

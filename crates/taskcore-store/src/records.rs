@@ -28,6 +28,7 @@ impl<'a> BatchRecords<'a> {
         self,
         next_id: TaskId,
         last_at: Timestamp,
+        turns: [BrandId; 4],
     ) -> Result<sled::Batch, StoreError> {
         let mut batch = sled::Batch::default();
         for (id, task) in self.tasks {
@@ -44,6 +45,8 @@ impl<'a> BatchRecords<'a> {
         }
         batch.insert(keys::NEXT_ID, &next_id.to_be_bytes()[..]);
         batch.insert(keys::LAST_AT, &last_at.0.to_be_bytes()[..]);
+        let turns: Vec<u8> = turns.iter().flat_map(|b| b.to_be_bytes()).collect();
+        batch.insert(keys::TURNS, turns);
         Ok(batch)
     }
 }

@@ -205,7 +205,7 @@ fn apply_locked(
         };
         outcomes.push(outcome);
     }
-    let mut batch = records.into_batch(state.next_id(), state.last_at())?;
+    let mut batch = records.into_batch(state.next_id(), state.last_at(), state.turns())?;
     for (k, v) in meta {
         batch.insert(k, v);
     }
@@ -245,12 +245,15 @@ fn load(tree: &sled::Tree) -> Result<TaskState, StoreError> {
             idem.push((brand, key, record.at));
         }
     }
-    Ok(TaskState::restore(
-        next_id,
-        Timestamp(last_at as i64),
-        tasks,
-        idem,
-    ))
+    let mut state = TaskState::restore(next_id, Timestamp(last_at as i64), tasks, idem);
+    if let Some(v) = tree.get(keys::TURNS)? {
+        let mut turns = [0u64; 4];
+        for (turn, chunk) in turns.iter_mut().zip(v.chunks_exact(8)) {
+            *turn = keys::u64_value(chunk).unwrap_or(0);
+        }
+        state.set_turns(turns);
+    }
+    Ok(state)
 }
 
 #[cfg(test)]

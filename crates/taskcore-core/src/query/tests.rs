@@ -58,6 +58,8 @@ fn task(id: u64, seed: (u8, u8, u8, u8, u8, bool, bool, u8)) -> Task {
         }),
         periodic_task: None,
         attempts: Vec::new(),
+        lease: None,
+        queued_at: created,
     }
 }
 

@@ -111,3 +111,36 @@ fn a_corrupt_record_stops_the_open_with_a_clear_error() {
         .expect("open must fail");
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
 }
+
+#[test]
+fn the_turns_of_the_lease_queues_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let turns;
+    {
+        let sm = StateMachine::open(dir.path()).unwrap();
+        sm.apply_batch(&[create(3, 1, None), create(5, 2, None)])
+            .unwrap();
+        let lease = Proposal {
+            at: Timestamp(1_700_000_100_000_000),
+            cmd: Command::Lease(taskcore_core::LeaseTasks {
+                worker_id: "w".into(),
+                task_types: vec![],
+                max_tasks: 1,
+                lease_ttl_ms: 30_000,
+                seed: 1,
+            }),
+        };
+        let outcomes = sm.apply_batch(&[lease]).unwrap();
+        assert!(matches!(&outcomes[0], Outcome::Leased(l) if l.len() == 1));
+        turns = sm.inner.state.read().unwrap().turns();
+        assert_ne!(turns, [0; 4]);
+    }
+    let sm = StateMachine::open(dir.path()).unwrap();
+    assert_eq!(sm.inner.state.read().unwrap().turns(), turns);
+    let running = sm.read().index().entry(1).map(|e| e.status);
+    assert_eq!(
+        running,
+        Some(Status::Running),
+        "the leased task is running after the reopen"
+    );
+}

@@ -32,10 +32,20 @@ enum Op {
         brand: BrandId,
         reset: bool,
     },
-    /// Stands in for the execution commands of a later issue: ends or starts an attempt.
+    /// Forces a status, as no command does (for states the commands reach rarely).
     Force {
         id: TaskId,
         status: usize,
+    },
+    /// A worker leases up to `max` tasks.
+    Lease {
+        max: u32,
+    },
+    /// The holder of the task's lease (or a stale one) completes or fails it.
+    Report {
+        id: TaskId,
+        complete: bool,
+        stale: bool,
     },
 }
 
@@ -52,7 +62,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (id.clone(), brand.clone()).prop_map(|(id, brand)| Op::Delete { id, brand }),
         1 => (id.clone(), brand.clone()).prop_map(|(id, brand)| Op::Cancel { id, brand }),
         1 => (id.clone(), brand, any::<bool>()).prop_map(|(id, brand, reset)| Op::Retry { id, brand, reset }),
-        2 => (id, 0usize..5).prop_map(|(id, status)| Op::Force { id, status }),
+        1 => (id.clone(), 0usize..5).prop_map(|(id, status)| Op::Force { id, status }),
+        2 => (1u32..4).prop_map(|max| Op::Lease { max }),
+        2 => (id, any::<bool>(), prop::bool::weighted(0.2))
+            .prop_map(|(id, complete, stale)| Op::Report { id, complete, stale }),
     ]
 }
 
@@ -94,7 +107,46 @@ fn command(op: &Op, n: usize) -> Option<Command> {
             clear_errors: true,
             new_priority: None,
         }),
-        Op::Force { .. } => return None,
+        Op::Lease { max } => Command::Lease(crate::LeaseTasks {
+            worker_id: "w".into(),
+            task_types: Vec::new(),
+            max_tasks: max,
+            lease_ttl_ms: 30_000,
+            seed: n as u64,
+        }),
+        Op::Force { .. } | Op::Report { .. } => return None,
+    })
+}
+
+/// A report under the task's current lease (or a made-up, stale one).
+fn report(rec: &MemRecords, id: TaskId, complete: bool, stale: bool) -> Option<Command> {
+    let lease = rec.tasks.get(&id)?.lease.as_ref()?;
+    let lease_id = if stale {
+        "lease_stale".to_owned()
+    } else {
+        lease.id.clone()
+    };
+    Some(if complete {
+        Command::Complete(crate::CompleteAttempt {
+            id,
+            lease_id,
+            result_data: Json::empty_object(),
+            metrics: None,
+        })
+    } else {
+        let backoff = crate::Backoff {
+            base_ms: 5_000,
+            cap_ms: 600_000,
+            jitter: 0.5,
+        };
+        Command::Fail(crate::FailAttempt {
+            id,
+            lease_id,
+            error_message: "boom".into(),
+            retryable: true,
+            metrics: None,
+            backoff,
+        })
     })
 }
 
@@ -118,7 +170,15 @@ fn run(ops: &[Op]) -> (Vec<Option<Outcome>>, TaskState, MemRecords) {
     for (n, op) in ops.iter().enumerate() {
         let at = T0.plus_micros(n as i64 * 3600 * Timestamp::SECOND);
         let before = rec.clone();
-        let Some(cmd) = command(op, n) else {
+        let cmd = match op {
+            Op::Report {
+                id,
+                complete,
+                stale,
+            } => report(&rec, *id, *complete, *stale),
+            _ => command(op, n),
+        };
+        let Some(cmd) = cmd else {
             if let Op::Force { id, status } = op {
                 force(&mut state, &mut rec, *id, Status::ALL[*status], at);
             }
@@ -165,6 +225,34 @@ fn check_transition(
             assert!(t.retry_count <= t.max_retries);
         }
         Outcome::Refused(_) => assert_eq!(before.tasks, after.tasks, "a refusal changes nothing"),
+        Outcome::Leased(leased) => {
+            for l in leased {
+                assert_eq!(
+                    status_of(before, l.task.id),
+                    Some(Status::Pending),
+                    "only pending tasks lease"
+                );
+                assert_eq!(l.task.status, Status::Running);
+                assert_eq!(l.task.lease.as_ref(), Some(&l.lease));
+            }
+        }
+        Outcome::HeartbeatAccepted { .. } => {}
+        Outcome::AttemptCompleted(t) => {
+            assert_eq!(status_of(before, t.id), Some(Status::Running));
+            assert_eq!(t.status, Status::Completed);
+        }
+        Outcome::AttemptEnded {
+            task, will_retry, ..
+        } => {
+            assert_eq!(status_of(before, task.id), Some(Status::Running));
+            let expected = if *will_retry {
+                Status::Pending
+            } else {
+                Status::Failed
+            };
+            assert_eq!(task.status, expected);
+            assert!(task.retry_count <= task.max_retries);
+        }
     }
 }
 
@@ -177,6 +265,11 @@ fn check_index(state: &TaskState, rec: &MemRecords) {
         state.last_at(),
         rec.tasks.values().cloned(),
         [],
+    );
+    assert_eq!(
+        index.global.ready,
+        rebuilt.index().global.ready,
+        "the lease queues equal the records"
     );
     for brand in 1..4 {
         let q = TaskQuery::all(brand);

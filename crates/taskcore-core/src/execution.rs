@@ -1,0 +1,262 @@
+//! The execution commands of the state machine: leases, heartbeats, completions, failures and
+//! the ends the leader's timers decide, with automatic retries.
+
+use crate::{
+    Attempt, AttemptOutcome, Backoff, CompleteAttempt, EndAttempt, FailAttempt, Heartbeat, Json,
+    Lease, LeaseTasks, LeasedTask, MetricsReport, Outcome, PersistentJob, Records, Refusal, Status,
+    StorageFault, Task, TaskMetrics, TaskState, Timestamp,
+};
+
+/// Most tasks one lease request takes.
+pub const MAX_LEASE_TASKS: u32 = 100;
+
+/// A lease id derived from the leader's seed and the task: unguessable, and the same on every
+/// replica.
+fn lease_id(seed: u64, id: u64, attempt: u32) -> String {
+    let value = serde_json::json!([seed, id, attempt]);
+    format!("lease_{:016x}", crate::digest(&value))
+}
+
+fn merge_metrics(task: &mut Task, report: Option<&MetricsReport>) {
+    let Some(r) = report else { return };
+    let m = task.metrics.get_or_insert_with(|| TaskMetrics {
+        custom: Json::empty_object(),
+        ..Default::default()
+    });
+    m.execution_time_ms = r.execution_time_ms.or(m.execution_time_ms);
+    m.memory_usage_mb = r.memory_usage_mb.or(m.memory_usage_mb);
+    m.cpu_time_ms = r.cpu_time_ms.or(m.cpu_time_ms);
+    if let Some(custom) = &r.custom {
+        crate::merge_patch(&mut m.custom.0, &custom.0);
+    }
+}
+
+impl TaskState {
+    pub(crate) fn lease<R: Records>(
+        &mut self,
+        l: &LeaseTasks,
+        at: Timestamp,
+        rec: &mut R,
+    ) -> Result<Outcome, StorageFault> {
+        let max = l.max_tasks.clamp(1, MAX_LEASE_TASKS) as usize;
+        let ids = self
+            .index
+            .pick_leasable(at, &l.task_types, max, &mut self.turns);
+        let mut leased = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(mut task) = rec.task(id)? else {
+                continue;
+            };
+            let attempt = u32::try_from(task.attempts.len()).unwrap_or(u32::MAX - 1) + 1;
+            let lease = Lease {
+                id: lease_id(l.seed, id, attempt),
+                worker_id: l.worker_id.clone(),
+                expires_at: at
+                    .plus_micros(i64::try_from(l.lease_ttl_ms).unwrap_or(i64::MAX / 2000) * 1000),
+                attempt,
+            };
+            let eligible = task
+                .scheduled_for
+                .map_or(task.queued_at, |s| s.max(task.queued_at));
+            let waited = u64::try_from(at.millis_since(eligible)).unwrap_or(0);
+            let m = task.metrics.get_or_insert_with(|| TaskMetrics {
+                custom: Json::empty_object(),
+                ..Default::default()
+            });
+            m.queue_wait_ms = Some(waited);
+            task.status = Status::Running;
+            task.started_at = Some(at);
+            task.updated_at = at;
+            task.attempts.push(Attempt {
+                number: attempt,
+                worker_id: l.worker_id.clone(),
+                started_at: at,
+                finished_at: None,
+                outcome: AttemptOutcome::Running,
+                error_message: None,
+            });
+            task.lease = Some(lease.clone());
+            self.save(&task, rec);
+            leased.push(LeasedTask { task, lease });
+        }
+        Ok(Outcome::Leased(leased))
+    }
+
+    /// The task, if `lease_id` is its current lease.
+    fn leased<R: Records>(
+        &self,
+        id: u64,
+        lease_id: &str,
+        rec: &R,
+    ) -> Result<Result<Task, Refusal>, StorageFault> {
+        Ok(match rec.task(id)? {
+            None => Err(Refusal::NotFound),
+            Some(t) if t.lease.as_ref().is_some_and(|l| l.id == lease_id) => Ok(t),
+            Some(_) => Err(Refusal::LeaseLost),
+        })
+    }
+
+    pub(crate) fn heartbeat<R: Records>(
+        &mut self,
+        h: &Heartbeat,
+        at: Timestamp,
+        rec: &mut R,
+    ) -> Result<Outcome, StorageFault> {
+        let mut task = match self.leased(h.id, &h.lease_id, rec)? {
+            Ok(t) => t,
+            Err(r) => return Ok(Outcome::Refused(r)),
+        };
+        let Some(lease) = task.lease.as_mut() else {
+            return Ok(Outcome::Refused(Refusal::LeaseLost));
+        };
+        match task.status {
+            Status::Cancelled => {
+                return Ok(Outcome::HeartbeatAccepted {
+                    lease_expires_at: lease.expires_at,
+                    cancel_requested: true,
+                })
+            }
+            Status::Running => {}
+            _ => return Ok(Outcome::Refused(Refusal::LeaseLost)),
+        }
+        lease.expires_at =
+            at.plus_micros(i64::try_from(h.lease_ttl_ms).unwrap_or(i64::MAX / 2000) * 1000);
+        let expires = lease.expires_at;
+        if let Some(p) = h.progress {
+            task.progress_percentage = p.min(100);
+        }
+        if let Some(checkpoint) = &h.checkpoint {
+            task.persistent_job = Some(PersistentJob {
+                progress_percentage: task.progress_percentage,
+                can_resume: true,
+                checkpoint: checkpoint.clone(),
+                checkpointed_at: at,
+            });
+        }
+        merge_metrics(&mut task, h.metrics.as_ref());
+        task.updated_at = at;
+        self.save(&task, rec);
+        Ok(Outcome::HeartbeatAccepted {
+            lease_expires_at: expires,
+            cancel_requested: false,
+        })
+    }
+
+    pub(crate) fn complete<R: Records>(
+        &mut self,
+        c: &CompleteAttempt,
+        at: Timestamp,
+        rec: &mut R,
+    ) -> Result<Outcome, StorageFault> {
+        let mut task = match self.leased(c.id, &c.lease_id, rec)? {
+            Ok(t) if t.status == Status::Running => t,
+            Ok(_) => return Ok(Outcome::Refused(Refusal::LeaseLost)),
+            Err(r) => return Ok(Outcome::Refused(r)),
+        };
+        close_attempt(&mut task, at, AttemptOutcome::Completed, None);
+        task.status = Status::Completed;
+        task.progress_percentage = 100;
+        task.completed_at = Some(at);
+        task.result_data = Some(c.result_data.clone());
+        merge_metrics(&mut task, c.metrics.as_ref());
+        self.save(&task, rec);
+        Ok(Outcome::AttemptCompleted(task))
+    }
+
+    pub(crate) fn fail<R: Records>(
+        &mut self,
+        f: &FailAttempt,
+        at: Timestamp,
+        rec: &mut R,
+    ) -> Result<Outcome, StorageFault> {
+        let mut task = match self.leased(f.id, &f.lease_id, rec)? {
+            Ok(t) if t.status == Status::Running => t,
+            Ok(_) => return Ok(Outcome::Refused(Refusal::LeaseLost)),
+            Err(r) => return Ok(Outcome::Refused(r)),
+        };
+        merge_metrics(&mut task, f.metrics.as_ref());
+        let outcome = self.end(
+            &mut task,
+            at,
+            AttemptOutcome::Failed,
+            &f.error_message,
+            f.retryable,
+            f.backoff,
+        );
+        self.save(&task, rec);
+        Ok(outcome(task))
+    }
+
+    pub(crate) fn end_attempt<R: Records>(
+        &mut self,
+        e: &EndAttempt,
+        at: Timestamp,
+        rec: &mut R,
+    ) -> Result<Outcome, StorageFault> {
+        let mut task = match self.leased(e.id, &e.lease_id, rec)? {
+            Ok(t) if t.status == Status::Running => t,
+            Ok(_) => return Ok(Outcome::Refused(Refusal::LeaseLost)),
+            Err(r) => return Ok(Outcome::Refused(r)),
+        };
+        let why = match e.outcome {
+            AttemptOutcome::TimedOut => format!(
+                "the attempt ran longer than {} minutes",
+                task.timeout_minutes
+            ),
+            _ => "the lease expired: no heartbeat renewed it".to_owned(),
+        };
+        let outcome = self.end(&mut task, at, e.outcome, &why, true, e.backoff);
+        self.save(&task, rec);
+        Ok(outcome(task))
+    }
+
+    /// Ends the running attempt and decides: retry after a back-off, or fail for good.
+    fn end(
+        &mut self,
+        task: &mut Task,
+        at: Timestamp,
+        how: AttemptOutcome,
+        error: &str,
+        retryable: bool,
+        backoff: Backoff,
+    ) -> impl FnOnce(Task) -> Outcome {
+        let attempt = task.lease.as_ref().map_or(1, |l| l.attempt);
+        close_attempt(task, at, how, Some(error));
+        task.error_message = Some(error.to_owned());
+        let will_retry = retryable && task.retry_count < task.max_retries;
+        let mut next_attempt_at = None;
+        if will_retry {
+            let next = at.plus_micros(i64::try_from(backoff.delay_ms(attempt)).unwrap_or(0) * 1000);
+            task.retry_count += 1;
+            task.status = Status::Pending;
+            task.started_at = None;
+            task.scheduled_for = Some(next);
+            task.queued_at = at;
+            next_attempt_at = Some(next);
+        } else {
+            task.status = Status::Failed;
+            task.completed_at = Some(at);
+        }
+        move |task| Outcome::AttemptEnded {
+            task,
+            will_retry,
+            next_attempt_at,
+        }
+    }
+}
+
+/// Closes the current attempt and drops the lease.
+fn close_attempt(task: &mut Task, at: Timestamp, how: AttemptOutcome, error: Option<&str>) {
+    if let Some(a) = task.attempts.last_mut() {
+        if a.outcome == AttemptOutcome::Running {
+            a.outcome = how;
+            a.finished_at = Some(at);
+            a.error_message = error.map(str::to_owned);
+        }
+    }
+    task.lease = None;
+    task.updated_at = at;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,66 @@
+//! Which pending tasks a lease takes: by priority, brands taking turns within a priority, oldest
+//! first within a brand, none scheduled for later.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+
+use crate::{BrandId, Index, TaskId, Timestamp};
+
+impl Index {
+    /// Picks up to `max` leasable tasks at `at` of the given types (empty: any). `turns` holds,
+    /// per priority, the brand served last; it moves on with every pick, so that one brand's
+    /// backlog cannot starve another's. Deterministic: it reads only the index and `turns`.
+    pub fn pick_leasable(
+        &self,
+        at: Timestamp,
+        types: &[String],
+        max: usize,
+        turns: &mut [BrandId; 4],
+    ) -> Vec<TaskId> {
+        let allowed: Option<Vec<bool>> = (!types.is_empty()).then(|| {
+            let mut allowed = vec![false; self.type_count()];
+            for id in types.iter().filter_map(|t| self.type_id(t)) {
+                allowed[id as usize] = true;
+            }
+            allowed
+        });
+        let mut picked = Vec::new();
+        let mut taken = HashSet::new();
+        for p in (0..4).rev() {
+            let queues = &self.global.ready[p];
+            while picked.len() < max {
+                let last = turns[p];
+                let after = queues.range((Bound::Excluded(last), Bound::Unbounded));
+                let mut served_one = false;
+                for (&brand, queue) in after.chain(queues.range(..=last)) {
+                    if picked.len() >= max {
+                        break;
+                    }
+                    let cols = self.brands.get(&brand).map(|b| &b.cols);
+                    let next = queue
+                        .iter()
+                        .take_while(|(key, _)| *key <= at.0)
+                        .map(|&(_, id)| id)
+                        .find(|id| {
+                            !taken.contains(id)
+                                && allowed.as_ref().is_none_or(|allowed| {
+                                    let ty =
+                                        cols.and_then(|c| c.slot_of(*id).map(|s| c.task_type[s]));
+                                    ty.is_some_and(|t| allowed.get(t as usize) == Some(&true))
+                                })
+                        });
+                    if let Some(id) = next {
+                        picked.push(id);
+                        taken.insert(id);
+                        turns[p] = brand;
+                        served_one = true;
+                    }
+                }
+                if !served_one {
+                    break;
+                }
+            }
+        }
+        picked
+    }
+}
