@@ -300,6 +300,28 @@ where
     }
 }
 
+/// A caller with the `worker` (or `admin`) role.
+#[derive(Clone, Debug)]
+pub struct RequireWorker(pub Claims);
+
+impl<S> FromRequestParts<S> for RequireWorker
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let claims = Claims::from_request_parts(parts, state).await?;
+        if !claims.worker && !claims.admin {
+            return Err(ApiError::PermissionDenied(
+                "This action needs the worker role",
+            ));
+        }
+        Ok(RequireWorker(claims))
+    }
+}
+
 /// Mints an HS256 token (development, tests and `taskctl token`).
 ///
 /// # Errors

@@ -24,6 +24,7 @@ use tracing::Level;
 
 pub use auth::{
     mint_hs256, AuthConfig, AuthConfigError, AuthKeys, Brand, BrandClaim, Claims, RequireAdmin,
+    RequireWorker,
 };
 pub use error::ApiError;
 pub use openapi::ApiDoc;
@@ -38,6 +39,12 @@ pub struct ApiConfig {
     pub task_types: TaskTypes,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// How long a lease lives without a heartbeat.
+    pub lease_ttl_ms: u64,
+    /// Back-off base before an automatic retry.
+    pub retry_base_ms: u64,
+    /// Longest back-off before an automatic retry.
+    pub retry_cap_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +52,9 @@ impl Default for ApiConfig {
         ApiConfig {
             task_types: TaskTypes::default(),
             max_body_bytes: MAX_BODY_BYTES,
+            lease_ttl_ms: 30_000,
+            retry_base_ms: 5_000,
+            retry_cap_ms: 600_000,
         }
     }
 }
@@ -65,6 +75,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::tasks::routes())
         .merge(routes::cluster::routes())
+        .merge(routes::workers::routes())
         .merge(routes::ops::routes())
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route_layer(axum::middleware::from_fn(metrics::record))

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{cluster, ops, tasks};
+use crate::routes::{cluster, ops, tasks, workers};
 
 /// The OpenAPI 3 description of the contract.
 #[derive(OpenApi)]
@@ -13,7 +13,8 @@ use crate::routes::{cluster, ops, tasks};
         tasks::list_tasks, tasks::create_task, tasks::get_task, tasks::put_task, tasks::patch_task,
         tasks::delete_task, tasks::retry_task, tasks::cancel_task, tasks::queue_stats,
         tasks::type_stats, cluster::status, cluster::init, cluster::add_learner,
-        cluster::change_membership, cluster::remove_node, ops::healthz, ops::readyz,
+        cluster::change_membership, cluster::remove_node, workers::lease, workers::heartbeat,
+        workers::complete, workers::fail, ops::healthz, ops::readyz,
     ),
     components(schemas(taskcore_wire::ErrorBody)),
     modifiers(&BearerAuth),

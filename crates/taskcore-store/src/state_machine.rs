@@ -15,6 +15,8 @@ pub struct StateMachine {
 }
 
 struct Inner {
+    /// Bumped after every applied batch, for those who wait for a change (long polls).
+    changes: tokio::sync::watch::Sender<u64>,
     db: sled::Db,
     tree: sled::Tree,
     state: RwLock<TaskState>,
@@ -31,6 +33,11 @@ impl StateView<'_> {
     /// The index of every task.
     pub fn index(&self) -> &Index {
         self.state.index()
+    }
+
+    /// Per priority, the brand a lease served last.
+    pub fn turns(&self) -> [taskcore_core::BrandId; 4] {
+        self.state.turns()
     }
 
     /// The full record of a task.
@@ -77,6 +84,7 @@ impl StateMachine {
         );
         Ok(StateMachine {
             inner: Arc::new(Inner {
+                changes: tokio::sync::watch::Sender::new(0),
                 db: db.clone(),
                 tree,
                 state: RwLock::new(state),
@@ -114,11 +122,18 @@ impl StateMachine {
         }
         let mut state = inner.state.write().unwrap_or_else(|e| e.into_inner());
         let result = apply_locked(inner, &mut state, items, meta);
+        drop(state);
+        inner.changes.send_modify(|n| *n = n.wrapping_add(1));
         if let Err(e) = &result {
             tracing::error!(error = %e, "storage fault while applying; refusing further writes");
             *inner.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
         }
         result
+    }
+
+    /// A receiver that sees a new value after every applied batch.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
     }
 
     /// A meta value of the state machine (such as the last applied log id).

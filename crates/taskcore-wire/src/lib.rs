@@ -8,6 +8,7 @@ mod cluster;
 mod error;
 mod stats;
 mod task;
+mod worker;
 
 pub use cluster::{
     ClusterStatusBody, InitRequest, LearnerRequest, MembershipBody, MembershipRequest,
@@ -19,3 +20,4 @@ pub use task::{
     AttemptBody, BrandBody, CancelResponse, MetricsBody, NewTask, Page, PersistentJobBody,
     RetryRequest, RetryResponse, TaskBody, TaskPatch, TaskPriority, TaskStatus, UserBody,
 };
+pub use worker::{FailResponse, HeartbeatResponse, LeaseResponse, LeasedTaskBody};

@@ -65,6 +65,7 @@ pub async fn run(
         config: Arc::new(ApiConfig {
             task_types: config.task_types.clone(),
             max_body_bytes: MAX_BODY_BYTES,
+            ..ApiConfig::default()
         }),
     };
     announce(&config, &addr, dev_token.as_deref());

@@ -8,6 +8,7 @@ use crate::AppState;
 pub mod cluster;
 pub mod ops;
 pub mod tasks;
+pub mod workers;
 
 /// Serves `path` (written with its trailing slash, as the seed does) and the same path without
 /// the slash alike.

@@ -1,0 +1,329 @@
+//! `/workers/…`: the worker protocol — lease (with long polling), heartbeat, complete, fail.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Map, Value};
+use taskcore_core::validate::check_object_size;
+use taskcore_core::{
+    Backoff, Command, CompleteAttempt, FailAttempt, FieldErrors, Heartbeat, LeaseTasks,
+    MetricsReport, Outcome, TaskId, MAX_LEASE_TASKS,
+};
+use taskcore_wire::{
+    ErrorBody, FailResponse, HeartbeatResponse, LeaseResponse, LeasedTaskBody, TaskBody,
+};
+use tokio::time::Instant;
+
+use crate::auth::RequireWorker;
+use crate::body::JsonObject;
+use crate::render;
+use crate::routes::route;
+use crate::{ApiError, AppState};
+
+/// Longest long poll.
+const MAX_WAIT_SECONDS: u64 = 30;
+/// Largest checkpoint.
+const MAX_CHECKPOINT_BYTES: usize = 256 * 1024;
+/// How often a waiting long poll looks again without a change (tasks scheduled for later
+/// become due with time alone).
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// The routes of this area.
+pub fn routes() -> Router<AppState> {
+    let r = Router::new();
+    let r = route(r, "/workers/lease/", post(lease));
+    let r = route(r, "/workers/tasks/{id}/heartbeat/", post(heartbeat));
+    let r = route(r, "/workers/tasks/{id}/complete/", post(complete));
+    route(r, "/workers/tasks/{id}/fail/", post(fail))
+}
+
+fn string(
+    body: &Map<String, Value>,
+    name: &str,
+    required: bool,
+    e: &mut FieldErrors,
+) -> Option<String> {
+    match body.get(name) {
+        None | Some(Value::Null) if required => {
+            e.add(name, taskcore_core::validate::REQUIRED);
+            None
+        }
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= 2000 || name == "error_message" => {
+            Some(s.clone())
+        }
+        Some(Value::String(_)) => {
+            e.add(name, "Ensure this field has no more than 2000 characters.");
+            None
+        }
+        Some(_) => {
+            e.add(name, "Not a valid string.");
+            None
+        }
+    }
+}
+
+fn integer(
+    body: &Map<String, Value>,
+    name: &str,
+    (min, max): (u64, u64),
+    e: &mut FieldErrors,
+) -> Option<u64> {
+    let v = body.get(name).filter(|v| !v.is_null())?;
+    match v.as_u64() {
+        Some(n) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            e.add(name, format!("Enter an integer from {min} to {max}."));
+            None
+        }
+    }
+}
+
+fn object(
+    body: &Map<String, Value>,
+    name: &str,
+    max: usize,
+    e: &mut FieldErrors,
+) -> Option<taskcore_core::Json> {
+    let v = body.get(name).filter(|v| !v.is_null())?;
+    if !v.is_object() {
+        e.add(name, "Must be a JSON object.");
+        return None;
+    }
+    check_object_size(name, v, max, e)
+}
+
+fn metrics(body: &Map<String, Value>, e: &mut FieldErrors) -> Option<MetricsReport> {
+    let m = body.get("metrics").filter(|v| !v.is_null())?;
+    let Some(m) = m.as_object() else {
+        e.add("metrics", "Must be a JSON object.");
+        return None;
+    };
+    let mut report = MetricsReport {
+        execution_time_ms: integer(m, "execution_time_ms", (0, u64::MAX), e),
+        cpu_time_ms: integer(m, "cpu_time_ms", (0, u64::MAX), e),
+        custom: object(m, "custom", 64 * 1024, e),
+        ..MetricsReport::default()
+    };
+    if let Some(v) = m.get("memory_usage_mb").filter(|v| !v.is_null()) {
+        match v.as_f64().filter(|f| f.is_finite() && *f >= 0.0) {
+            Some(f) => report.memory_usage_mb = Some(f),
+            None => e.add("metrics", "memory_usage_mb must be a number ≥ 0."),
+        }
+    }
+    Some(report)
+}
+
+/// The task of `/workers/tasks/{id}/…`: a numeric id or a `task_id`.
+async fn task_id(s: &AppState, raw: &str) -> Result<TaskId, ApiError> {
+    if raw.bytes().all(|b| b.is_ascii_digit()) {
+        return raw.parse().map_err(|_| ApiError::NotFound);
+    }
+    s.cluster.read_barrier().await?;
+    s.cluster
+        .state_machine()
+        .read()
+        .index()
+        .by_task_id(raw)
+        .ok_or(ApiError::NotFound)
+}
+
+fn backoff(s: &AppState) -> Backoff {
+    Backoff {
+        base_ms: s.config.retry_base_ms,
+        cap_ms: s.config.retry_cap_ms,
+        jitter: rand::random::<f64>(),
+    }
+}
+
+/// Lease tasks: by priority, brands taking turns; waits up to `wait_seconds` for one.
+#[utoipa::path(post, path = "/workers/lease/", tag = "workers",
+    responses((status = 200, body = LeaseResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn lease(
+    State(s): State<AppState>,
+    _: RequireWorker,
+    JsonObject(body): JsonObject,
+) -> Result<Json<LeaseResponse>, ApiError> {
+    let mut e = FieldErrors::default();
+    let worker_id = string(&body, "worker_id", true, &mut e);
+    let task_types: Vec<String> = match body.get("task_types") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(_) => {
+            e.add("task_types", "Must be a list of task types.");
+            Vec::new()
+        }
+    };
+    let max_tasks =
+        integer(&body, "max_tasks", (1, u64::from(MAX_LEASE_TASKS)), &mut e).unwrap_or(1);
+    let wait = integer(&body, "wait_seconds", (0, MAX_WAIT_SECONDS), &mut e).unwrap_or(0);
+    e.clone().into_result(())?;
+    let worker_id = worker_id.unwrap_or_default();
+    let until = Instant::now() + Duration::from_secs(wait);
+    let mut changes = s.cluster.state_machine().subscribe();
+    loop {
+        s.cluster.read_barrier().await?;
+        // Propose only when this node sees something to lease: an idle poll writes nothing.
+        let due = {
+            let view = s.cluster.state_machine().read();
+            let mut turns = view.turns();
+            !view
+                .index()
+                .pick_leasable(s.cluster.now(), &task_types, 1, &mut turns)
+                .is_empty()
+        };
+        if due {
+            let cmd = Command::Lease(LeaseTasks {
+                worker_id: worker_id.clone(),
+                task_types: task_types.clone(),
+                max_tasks: u32::try_from(max_tasks).unwrap_or(1),
+                lease_ttl_ms: s.config.lease_ttl_ms,
+                seed: rand::random(),
+            });
+            match s.cluster.propose(cmd).await? {
+                Outcome::Leased(leased) if !leased.is_empty() => {
+                    let tasks = leased
+                        .iter()
+                        .map(|l| LeasedTaskBody {
+                            task: render::task(&l.task, false),
+                            lease_id: l.lease.id.clone(),
+                            lease_expires_at: l.lease.expires_at.to_rfc3339(),
+                            attempt: l.lease.attempt,
+                        })
+                        .collect();
+                    return Ok(Json(LeaseResponse { tasks }));
+                }
+                Outcome::Leased(_) => {}
+                other => return Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+            }
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Json(LeaseResponse { tasks: Vec::new() }));
+        }
+        let _ = tokio::time::timeout(left.min(RECHECK), changes.changed()).await;
+    }
+}
+
+/// Renew a lease; report progress, a checkpoint and figures; hear of a cancel.
+#[utoipa::path(post, path = "/workers/tasks/{id}/heartbeat/", tag = "workers", params(("id" = String, Path)),
+    responses((status = 200, body = HeartbeatResponse), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn heartbeat(
+    State(s): State<AppState>,
+    _: RequireWorker,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<HeartbeatResponse>, ApiError> {
+    let id = task_id(&s, &id).await?;
+    let mut e = FieldErrors::default();
+    let lease_id = string(&body, "lease_id", true, &mut e).unwrap_or_default();
+    let progress = integer(&body, "progress_percentage", (0, 100), &mut e).map(|p| p as u8);
+    let checkpoint = object(&body, "checkpoint", MAX_CHECKPOINT_BYTES, &mut e);
+    let metrics = metrics(&body, &mut e);
+    e.into_result(())?;
+    let cmd = Command::Heartbeat(Heartbeat {
+        id,
+        lease_id,
+        progress,
+        checkpoint,
+        metrics,
+        lease_ttl_ms: s.config.lease_ttl_ms,
+    });
+    match s.cluster.propose(cmd).await? {
+        Outcome::HeartbeatAccepted {
+            lease_expires_at,
+            cancel_requested,
+        } => Ok(Json(HeartbeatResponse {
+            lease_expires_at: lease_expires_at.to_rfc3339(),
+            cancel_requested,
+        })),
+        Outcome::Refused(r) => Err(r.into()),
+        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+/// Report success.
+#[utoipa::path(post, path = "/workers/tasks/{id}/complete/", tag = "workers", params(("id" = String, Path)),
+    responses((status = 200, body = TaskBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn complete(
+    State(s): State<AppState>,
+    _: RequireWorker,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<TaskBody>, ApiError> {
+    let id = task_id(&s, &id).await?;
+    let mut e = FieldErrors::default();
+    let lease_id = string(&body, "lease_id", true, &mut e).unwrap_or_default();
+    let result_data = object(&body, "result_data", s.config.max_body_bytes, &mut e);
+    let metrics = metrics(&body, &mut e);
+    e.into_result(())?;
+    let result_data = result_data.unwrap_or_else(taskcore_core::Json::empty_object);
+    match s
+        .cluster
+        .propose(Command::Complete(CompleteAttempt {
+            id,
+            lease_id,
+            result_data,
+            metrics,
+        }))
+        .await?
+    {
+        Outcome::AttemptCompleted(t) => Ok(Json(render::task(&t, false))),
+        Outcome::Refused(r) => Err(r.into()),
+        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+/// Report a failure; retried automatically with back-off while retries remain.
+#[utoipa::path(post, path = "/workers/tasks/{id}/fail/", tag = "workers", params(("id" = String, Path)),
+    responses((status = 200, body = FailResponse), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn fail(
+    State(s): State<AppState>,
+    _: RequireWorker,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<FailResponse>, ApiError> {
+    let id = task_id(&s, &id).await?;
+    let mut e = FieldErrors::default();
+    let lease_id = string(&body, "lease_id", true, &mut e).unwrap_or_default();
+    let error_message = string(&body, "error_message", false, &mut e).unwrap_or_default();
+    let retryable = match body.get("retryable") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            e.add("retryable", "Must be a valid boolean.");
+            true
+        }
+    };
+    let metrics = metrics(&body, &mut e);
+    e.into_result(())?;
+    let cmd = Command::Fail(FailAttempt {
+        id,
+        lease_id,
+        error_message,
+        retryable,
+        metrics,
+        backoff: backoff(&s),
+    });
+    match s.cluster.propose(cmd).await? {
+        Outcome::AttemptEnded {
+            will_retry,
+            next_attempt_at,
+            ..
+        } => Ok(Json(FailResponse {
+            will_retry,
+            next_attempt_at: next_attempt_at.map(|t| t.to_rfc3339()),
+        })),
+        Outcome::Refused(r) => Err(r.into()),
+        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
