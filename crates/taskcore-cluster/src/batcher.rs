@@ -42,8 +42,14 @@ impl Batcher {
     /// Proposes one command in the next batch, on this node, which believes it leads.
     pub(crate) async fn propose(&self, cmd: Command) -> Result<Outcome, ForwardError> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || ForwardError::Failed("the node is shutting down".into());
-        self.tx.send((cmd, reply)).await.map_err(|_| stopped())?;
+        // Not queued: nothing was proposed, so the caller may look for another leader.
+        self.tx
+            .send((cmd, reply))
+            .await
+            .map_err(|_| ForwardError::NotLeader(None))?;
+        // Queued, then dropped while stopping: it may or may not have reached the log.
+        let stopped =
+            || ForwardError::Failed("the node stopped; the write may or may not be applied".into());
         answer.await.map_err(|_| stopped())?
     }
 }
