@@ -114,7 +114,7 @@ async fn a_write_through_a_follower_is_applied_everywhere_and_survives_the_leade
         outcome = survivor.propose(create(2)).await;
     }
     assert!(
-        matches!(outcome, Ok(Outcome::Created(t)) if t.id == 2),
+        matches!(&outcome, Ok(Outcome::Created(t)) if t.id == 2),
         "{outcome:?}"
     );
     let other = &members[(l + 2) % 3].handle;
