@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 pub const SECRET: &str = "e2e-test-secret";
@@ -20,14 +20,29 @@ pub fn bin_dir() -> PathBuf {
     dir.to_path_buf()
 }
 
-/// The path of a workspace binary; `cargo test --workspace` builds it before the tests run.
+/// Builds `taskcore` and `taskctl` once per test binary, in the profile the tests run in.
+///
+/// `cargo test` builds the root package's tests but not the binaries of the other packages, and
+/// an old binary would test old code: so the harness asks cargo for them (a no-op when they are
+/// up to date).
+fn build_binaries() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "--quiet", "-p", "taskcore", "-p", "taskctl"]);
+        if bin_dir().ends_with("release") {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().expect("cargo runs");
+        assert!(status.success(), "building taskcore and taskctl failed");
+    });
+}
+
+/// The path of a workspace binary, built and up to date.
 pub fn binary(name: &str) -> PathBuf {
+    build_binaries();
     let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing after the build", path.display());
     path
 }
 
