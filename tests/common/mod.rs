@@ -42,7 +42,11 @@ fn build_binaries() {
 pub fn binary(name: &str) -> PathBuf {
     build_binaries();
     let path = bin_dir().join(name);
-    assert!(path.exists(), "{} is missing after the build", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing after the build",
+        path.display()
+    );
     path
 }
 
