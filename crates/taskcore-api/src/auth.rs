@@ -278,6 +278,15 @@ where
     }
 }
 
+/// The caller when `ok`, else 403 with `why`.
+fn allowed(claims: Claims, ok: bool, why: &'static str) -> Result<Claims, ApiError> {
+    if ok {
+        Ok(claims)
+    } else {
+        Err(ApiError::PermissionDenied(why))
+    }
+}
+
 /// A caller with the `admin` role.
 #[derive(Clone, Debug)]
 pub struct RequireAdmin(pub Claims);
@@ -291,12 +300,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let claims = Claims::from_request_parts(parts, state).await?;
-        if !claims.admin {
-            return Err(ApiError::PermissionDenied(
-                "This action needs the admin role",
-            ));
-        }
-        Ok(RequireAdmin(claims))
+        let admin = claims.admin;
+        allowed(claims, admin, "This action needs the admin role").map(RequireAdmin)
     }
 }
 
@@ -313,12 +318,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let claims = Claims::from_request_parts(parts, state).await?;
-        if !claims.worker && !claims.admin {
-            return Err(ApiError::PermissionDenied(
-                "This action needs the worker role",
-            ));
-        }
-        Ok(RequireWorker(claims))
+        let worker = claims.worker || claims.admin;
+        allowed(claims, worker, "This action needs the worker role").map(RequireWorker)
     }
 }
 

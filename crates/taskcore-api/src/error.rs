@@ -183,6 +183,11 @@ impl ApiError {
         body
     }
 
+    /// An outcome the handler did not ask for: a bug, answered 500 and logged.
+    pub fn unexpected(outcome: taskcore_core::Outcome) -> Self {
+        ApiError::Internal(format!("unexpected outcome {outcome:?}"))
+    }
+
     /// A single field error.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         ApiError::Validation(FieldErrors::single(field, message))

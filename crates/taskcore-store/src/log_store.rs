@@ -88,6 +88,21 @@ where
         Ok(())
     }
 
+    /// Removes these entries in one batch and flushes.
+    async fn remove_entries(&self, entries: sled::Iter) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for item in entries {
+            batch.remove(item.map_err(|e| StorageIOError::write_logs(io(e)))?.0);
+        }
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(io(e)))?;
+        self.flush()
+            .await
+            .map_err(|e| StorageIOError::write_logs(io(e)))?;
+        Ok(())
+    }
+
     async fn flush(&self) -> std::result::Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())
@@ -209,17 +224,8 @@ where
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for item in self.log.range(log_id.index.to_be_bytes()..) {
-            batch.remove(item.map_err(|e| StorageIOError::write_logs(io(e)))?.0);
-        }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(io(e)))?;
-        self.flush()
-            .await
-            .map_err(|e| StorageIOError::write_logs(io(e)))?;
-        Ok(())
+        let from = log_id.index.to_be_bytes();
+        self.remove_entries(self.log.range(from..)).await
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<()> {
@@ -229,16 +235,7 @@ where
         self.flush()
             .await
             .map_err(|e| StorageIOError::write(io(e)))?;
-        let mut batch = sled::Batch::default();
-        for item in self.log.range(..=log_id.index.to_be_bytes()) {
-            batch.remove(item.map_err(|e| StorageIOError::write_logs(io(e)))?.0);
-        }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(io(e)))?;
-        self.flush()
-            .await
-            .map_err(|e| StorageIOError::write_logs(io(e)))?;
-        Ok(())
+        let upto = log_id.index.to_be_bytes();
+        self.remove_entries(self.log.range(..=upto)).await
     }
 }

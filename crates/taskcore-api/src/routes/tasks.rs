@@ -98,10 +98,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-fn unexpected(o: Outcome) -> ApiError {
-    ApiError::Internal(format!("unexpected outcome {o:?}"))
-}
-
 /// List the brand's tasks: filter, search, order, paginate.
 #[utoipa::path(get, path = "/tasks/", tag = "tasks",
     params(
@@ -190,7 +186,7 @@ pub async fn create_task(
         }
         Outcome::Replayed(t) => Ok((StatusCode::OK, Json(render::task(&t, false))).into_response()),
         Outcome::Refused(r) => Err(r.into()),
-        other => Err(unexpected(other)),
+        other => Err(ApiError::unexpected(other)),
     }
 }
 
@@ -226,7 +222,7 @@ async fn update(
     match s.cluster.propose(Command::Update(u)).await? {
         Outcome::Updated(t) => Ok(Json(render::task(&t, false))),
         Outcome::Refused(r) => Err(r.into()),
-        other => Err(unexpected(other)),
+        other => Err(ApiError::unexpected(other)),
     }
 }
 
@@ -279,7 +275,7 @@ pub async fn delete_task(
     {
         Outcome::Deleted => Ok(StatusCode::NO_CONTENT),
         Outcome::Refused(r) => Err(r.into()),
-        other => Err(unexpected(other)),
+        other => Err(ApiError::unexpected(other)),
     }
 }
 
@@ -324,7 +320,7 @@ pub async fn retry_task(
             }))
         }
         Outcome::Refused(r) => Err(r.into()),
-        other => Err(unexpected(other)),
+        other => Err(ApiError::unexpected(other)),
     }
 }
 
@@ -361,7 +357,7 @@ pub async fn cancel_task(
                 .unwrap_or_default(),
         })),
         Outcome::Refused(r) => Err(r.into()),
-        other => Err(unexpected(other)),
+        other => Err(ApiError::unexpected(other)),
     }
 }
 

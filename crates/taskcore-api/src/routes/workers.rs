@@ -200,7 +200,7 @@ pub async fn lease(
                     return Ok(Json(LeaseResponse { tasks }));
                 }
                 Outcome::Leased(_) => {}
-                other => return Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+                other => return Err(ApiError::unexpected(other)),
             }
         }
         let left = until.saturating_duration_since(Instant::now());
@@ -245,7 +245,7 @@ pub async fn heartbeat(
             cancel_requested,
         })),
         Outcome::Refused(r) => Err(r.into()),
-        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+        other => Err(ApiError::unexpected(other)),
     }
 }
 
@@ -278,7 +278,7 @@ pub async fn complete(
     {
         Outcome::AttemptCompleted(t) => Ok(Json(render::task(&t, false))),
         Outcome::Refused(r) => Err(r.into()),
-        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+        other => Err(ApiError::unexpected(other)),
     }
 }
 
@@ -324,6 +324,6 @@ pub async fn fail(
             next_attempt_at: next_attempt_at.map(|t| t.to_rfc3339()),
         })),
         Outcome::Refused(r) => Err(r.into()),
-        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+        other => Err(ApiError::unexpected(other)),
     }
 }
