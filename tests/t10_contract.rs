@@ -12,7 +12,7 @@ async fn the_seed_requests_work_against_a_real_node() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
     let client = Client::new(&node.url, &token(false)).with_brand(9);
-    assert!(client.ready().await.unwrap());
+    wait_ready(&client).await;
 
     // Créer une tâche (the seed's body).
     let created = client

@@ -272,3 +272,15 @@ pub fn taskctl(node: &Node, token: &str, args: &[&str]) -> String {
 }
 
 pub mod cluster;
+
+/// Waits (at most 30 s) until the client's node answers `/readyz` with 200.
+pub async fn wait_ready(client: &taskcore_client::Client) {
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while !client.ready().await.unwrap_or(false) {
+        assert!(
+            std::time::Instant::now() < until,
+            "node not ready within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -59,6 +59,7 @@ pub async fn run(
             "initialised a new one-node cluster"
         );
     }
+    wait_if_alone(&cluster, config.node_id).await;
     let state = AppState {
         cluster,
         auth: Arc::new(auth),
@@ -77,6 +78,24 @@ pub async fn run(
     guard.shutdown().await;
     storage.flush()?;
     Ok(())
+}
+
+/// A node that is the only voter of its cluster elects itself within an election timeout; it
+/// waits for that before announcing, so the first request after "listening" is served. A node of
+/// a larger cluster announces at once: its peers may be down, and `/readyz` tells when it can
+/// serve.
+async fn wait_if_alone(cluster: &ClusterHandle, node_id: u64) {
+    let alone = cluster
+        .raft()
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .eq([node_id]);
+    if alone && !cluster.wait_ready(Duration::from_secs(10)).await {
+        tracing::warn!("the one-node cluster has no leader after 10 s; serving anyway");
+    }
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
