@@ -245,6 +245,10 @@ impl From<Refusal> for ApiError {
             Refusal::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             Refusal::Validation(e) => ApiError::Validation(e),
             Refusal::LeaseLost => ApiError::LeaseLost,
+            // Only the leader's scheduler proposes ends of attempts; no request can get here.
+            Refusal::NotDue => {
+                ApiError::Internal("an end of attempt was refused as not due".into())
+            }
         }
     }
 }

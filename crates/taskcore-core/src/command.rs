@@ -324,4 +324,6 @@ pub enum Refusal {
     Validation(FieldErrors),
     /// The lease is not the task's current one (fenced), or the task is no longer running.
     LeaseLost,
+    /// An end of attempt proposed before its time (a heartbeat renewed the lease since).
+    NotDue,
 }

@@ -187,6 +187,10 @@ impl TaskState {
         Ok(outcome(task))
     }
 
+    /// Ends an attempt whose lease ran out or that timed out, as the leader's scheduler saw it.
+    /// Decided here against the replicated state, so every node agrees: an end proposed before
+    /// a heartbeat renewed the lease is refused as not due. A lease kept by a task that is no
+    /// longer running (cancelled) is simply dropped.
     pub(crate) fn end_attempt<R: Records>(
         &mut self,
         e: &EndAttempt,
@@ -194,10 +198,28 @@ impl TaskState {
         rec: &mut R,
     ) -> Result<Outcome, StorageFault> {
         let mut task = match self.leased(e.id, &e.lease_id, rec)? {
-            Ok(t) if t.status == Status::Running => t,
-            Ok(_) => return Ok(Outcome::Refused(Refusal::LeaseLost)),
+            Ok(t) => t,
             Err(r) => return Ok(Outcome::Refused(r)),
         };
+        let Some(entry) = crate::LeaseEntry::of(&task) else {
+            return Ok(Outcome::Refused(Refusal::LeaseLost));
+        };
+        let due = match e.outcome {
+            AttemptOutcome::TimedOut => entry.timeout_at.is_some_and(|t| t <= at),
+            _ => entry.expires_at <= at,
+        };
+        if !due {
+            return Ok(Outcome::Refused(Refusal::NotDue));
+        }
+        if task.status != Status::Running {
+            close_attempt(&mut task, at, AttemptOutcome::LeaseExpired, None);
+            self.save(&task, rec);
+            return Ok(Outcome::AttemptEnded {
+                task,
+                will_retry: false,
+                next_attempt_at: None,
+            });
+        }
         let why = match e.outcome {
             AttemptOutcome::TimedOut => format!(
                 "the attempt ran longer than {} minutes",

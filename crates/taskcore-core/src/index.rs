@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::columns::{time, Columns, HAS_METRICS, IS_RESUMABLE, NONE};
+use crate::leases::{LeaseEntry, Leases};
 use crate::{BrandId, Priority, Status, Task, TaskId, Timestamp};
 
 /// The small fields of one task, as the index holds them.
@@ -177,6 +178,7 @@ pub struct Index {
     types: Vec<String>,
     type_ids: HashMap<String, u32>,
     brand_names: BTreeMap<BrandId, String>,
+    leases: Leases,
 }
 
 impl Index {
@@ -212,6 +214,7 @@ impl Index {
         }
         self.task_ids.insert(task.task_id.as_str().into(), task.id);
         self.brand_of.insert(task.id, task.brand.id);
+        self.leases.set(task.id, LeaseEntry::of(task));
         self.brand_names
             .insert(task.brand.id, task.brand.name.clone());
     }
@@ -221,6 +224,7 @@ impl Index {
         let Some(brand_id) = self.brand_of.remove(&id) else {
             return;
         };
+        self.leases.set(id, None);
         let Some(brand) = self.brands.get_mut(&brand_id) else {
             return;
         };
@@ -234,6 +238,26 @@ impl Index {
         if brand.cols.live() == 0 {
             self.brands.remove(&brand_id);
         }
+    }
+
+    /// The lease task `id` holds.
+    pub fn lease(&self, id: TaskId) -> Option<&LeaseEntry> {
+        self.leases.get(id)
+    }
+
+    /// Every task that holds a lease, in id order.
+    pub fn leases(&self) -> impl Iterator<Item = (TaskId, &LeaseEntry)> {
+        self.leases.iter()
+    }
+
+    /// How many tasks hold a lease.
+    pub fn lease_count(&self) -> usize {
+        self.leases.len()
+    }
+
+    /// The tasks whose lease changed since the last call, each once, with its entry now.
+    pub fn take_lease_changes(&mut self) -> Vec<(TaskId, Option<LeaseEntry>)> {
+        self.leases.take_changes()
     }
 
     fn intern(&mut self, name: &str) -> u32 {

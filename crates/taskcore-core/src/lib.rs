@@ -12,6 +12,7 @@ mod command;
 mod execution;
 mod index;
 mod json;
+mod leases;
 mod leasing;
 mod query;
 mod records;
@@ -29,6 +30,7 @@ pub use command::{
 pub use execution::MAX_LEASE_TASKS;
 pub use index::{Entry, Index};
 pub use json::{digest, merge_patch, Json};
+pub use leases::LeaseEntry;
 pub use query::{OrderField, OrderKey, QueryPage, TaskQuery};
 pub use records::{IdempotencyRecord, MemRecords, Records, StorageFault};
 pub use state::{TaskState, IDEMPOTENCY_TTL_MICROS};

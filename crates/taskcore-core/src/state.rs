@@ -83,6 +83,11 @@ impl TaskState {
         &self.index
     }
 
+    /// The tasks whose lease changed since the last call (see [`Index::take_lease_changes`]).
+    pub fn take_lease_changes(&mut self) -> Vec<(TaskId, Option<crate::LeaseEntry>)> {
+        self.index.take_lease_changes()
+    }
+
     /// Applies one committed proposal: same state and input give the same output on every node.
     ///
     /// # Errors

@@ -9,6 +9,7 @@
 //! and knows nothing of HTTP.
 
 pub mod codec;
+mod execution_stats;
 mod keys;
 mod log_store;
 mod raft_state_machine;
@@ -18,9 +19,10 @@ mod state_machine;
 mod storage;
 
 pub use codec::CodecError;
+pub use execution_stats::{DurationHistogram, ExecutionStats, DURATION_BUCKETS};
 pub use log_store::LogStore;
 pub use raft_state_machine::RaftStore;
-pub use state_machine::{StateMachine, StateView};
+pub use state_machine::{LeaseChanges, LeaseEvent, StateMachine, StateView};
 pub use storage::Storage;
 
 /// Every key and value of the state-machine tree: the content of a snapshot.

@@ -3,10 +3,29 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use taskcore_core::{Index, Outcome, Proposal, Task, TaskId, TaskState, Timestamp};
+use taskcore_core::{Index, LeaseEntry, Outcome, Proposal, Task, TaskId, TaskState, Timestamp};
+use tokio::sync::broadcast;
 
+use crate::execution_stats::ExecutionStats;
 use crate::records::{read, BatchRecords};
 use crate::{codec, keys, StoreError};
+
+/// The leases changed by one applied batch: each task once, with its lease now (`None`: it
+/// holds none any more).
+pub type LeaseChanges = Arc<[(TaskId, Option<LeaseEntry>)]>;
+
+/// What the state machine tells the leader's scheduler after applying.
+#[derive(Clone, Debug)]
+pub enum LeaseEvent {
+    /// Leases granted, renewed or ended by one batch.
+    Changed(LeaseChanges),
+    /// The whole state was replaced (a snapshot was installed): read every lease again.
+    Replaced,
+}
+
+/// Lease events buffered for a slow listener; one that falls further behind reads every
+/// lease again.
+const LEASE_EVENTS: usize = 4096;
 
 /// A cheap, clonable handle on the state machine of a node.
 #[derive(Clone)]
@@ -17,6 +36,10 @@ pub struct StateMachine {
 struct Inner {
     /// Bumped after every applied batch, for those who wait for a change (long polls).
     changes: tokio::sync::watch::Sender<u64>,
+    /// The leases each batch changed, for the leader's scheduler.
+    leases: broadcast::Sender<LeaseEvent>,
+    /// Execution figures for `/metrics`.
+    stats: ExecutionStats,
     db: sled::Db,
     tree: sled::Tree,
     state: RwLock<TaskState>,
@@ -76,7 +99,9 @@ impl StateMachine {
     /// Opens the state machine in an open database.
     pub(crate) fn open_in(db: &sled::Db) -> Result<Self, StoreError> {
         let tree = db.open_tree("state_machine")?;
-        let state = load(&tree)?;
+        let mut state = load(&tree)?;
+        // Whoever leads reads every lease when it starts; the journal starts empty.
+        state.take_lease_changes();
         tracing::info!(
             tasks = state.index().len(),
             next_id = state.next_id(),
@@ -85,6 +110,8 @@ impl StateMachine {
         Ok(StateMachine {
             inner: Arc::new(Inner {
                 changes: tokio::sync::watch::Sender::new(0),
+                leases: broadcast::Sender::new(LEASE_EVENTS),
+                stats: ExecutionStats::default(),
                 db: db.clone(),
                 tree,
                 state: RwLock::new(state),
@@ -131,6 +158,16 @@ impl StateMachine {
         result
     }
 
+    /// A receiver of the lease changes of every batch applied from now on.
+    pub fn lease_events(&self) -> broadcast::Receiver<LeaseEvent> {
+        self.inner.leases.subscribe()
+    }
+
+    /// Execution figures counted while applying.
+    pub fn execution_stats(&self) -> &ExecutionStats {
+        &self.inner.stats
+    }
+
     /// A receiver that sees a new value after every applied batch.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.changes.subscribe()
@@ -167,6 +204,8 @@ impl StateMachine {
         inner.tree.apply_batch(batch)?;
         inner.db.flush()?;
         *state = load(&inner.tree)?;
+        state.take_lease_changes();
+        let _ = inner.leases.send(LeaseEvent::Replaced);
         tracing::info!(
             tasks = state.index().len(),
             "state machine replaced from a snapshot"
@@ -227,6 +266,15 @@ fn apply_locked(
     inner.tree.apply_batch(batch)?;
     // sled syncs on its own only every 500 ms: an applied batch must be on disk now.
     inner.db.flush()?;
+    for outcome in outcomes.iter().flatten() {
+        inner.stats.count(outcome);
+    }
+    let changes = state.take_lease_changes();
+    if !changes.is_empty() {
+        // Nobody listening (a follower) is fine: the leader's scheduler reads them all when it
+        // starts.
+        let _ = inner.leases.send(LeaseEvent::Changed(changes.into()));
+    }
     Ok(outcomes)
 }
 

@@ -327,32 +327,142 @@ fn a_failure_that_is_not_retryable_fails_at_once() {
     assert_eq!(task.error_message.as_deref(), Some("boom"));
 }
 
+fn end(id: u64, lease: &str, outcome: AttemptOutcome) -> Command {
+    Command::EndAttempt(EndAttempt {
+        id,
+        lease_id: lease.into(),
+        outcome,
+        backoff: BACKOFF,
+    })
+}
+
 #[test]
-fn the_leaders_timers_end_attempts_but_not_stale_ones() {
+fn a_lease_ends_only_once_it_has_run_out_and_only_its_own() {
     let mut w = World::new();
     let id = w.create(1, Priority::Normal, "data_export", None);
     let lease = w.lease(1, &[]).remove(0).lease.id;
-    let end = |lease: &str, outcome| {
-        Command::EndAttempt(EndAttempt {
-            id,
-            lease_id: lease.into(),
-            outcome,
-            backoff: BACKOFF,
-        })
-    };
     assert_eq!(
-        w.run(end("lease_old", AttemptOutcome::LeaseExpired)),
+        w.run(end(id, "lease_old", AttemptOutcome::LeaseExpired)),
         Outcome::Refused(Refusal::LeaseLost)
+    );
+    assert_eq!(
+        w.run(end(id, &lease, AttemptOutcome::LeaseExpired)),
+        Outcome::Refused(Refusal::NotDue),
+        "30 s have not passed"
+    );
+    // A heartbeat at +25 s renews until +55 s: an end proposed at +40 s is not due.
+    w.at = w.at.plus_micros(22 * SECOND);
+    assert!(matches!(
+        w.heartbeat(id, &lease, None, None),
+        Outcome::HeartbeatAccepted { .. }
+    ));
+    w.at = w.at.plus_micros(14 * SECOND);
+    assert_eq!(
+        w.run(end(id, &lease, AttemptOutcome::LeaseExpired)),
+        Outcome::Refused(Refusal::NotDue)
+    );
+    w.at = w.at.plus_micros(20 * SECOND);
+    let Outcome::AttemptEnded {
+        task, will_retry, ..
+    } = w.run(end(id, &lease, AttemptOutcome::LeaseExpired))
+    else {
+        panic!()
+    };
+    assert!(will_retry);
+    assert_eq!(task.status, Status::Pending);
+    assert_eq!(task.attempts[0].outcome, AttemptOutcome::LeaseExpired);
+    assert!(task.lease.is_none());
+    assert_eq!(
+        w.run(end(id, &lease, AttemptOutcome::LeaseExpired)),
+        Outcome::Refused(Refusal::LeaseLost),
+        "a second end of the same lease changes nothing"
+    );
+}
+
+#[test]
+fn an_attempt_times_out_even_while_its_heartbeats_renew_it() {
+    let mut w = World::new();
+    let id = w.create(1, Priority::Normal, "data_export", None);
+    let lease = w.lease(1, &[]).remove(0).lease.id;
+    for _ in 0..3 * 60 {
+        w.at = w.at.plus_micros(19 * SECOND);
+        assert!(matches!(
+            w.heartbeat(id, &lease, None, None),
+            Outcome::HeartbeatAccepted { .. }
+        ));
+        let entry = w.state.index().lease(id).cloned().unwrap();
+        if entry.due().1 == AttemptOutcome::TimedOut {
+            break;
+        }
+    }
+    let entry = w.state.index().lease(id).cloned().unwrap();
+    assert_eq!(entry.due().1, AttemptOutcome::TimedOut);
+    assert_eq!(
+        entry.timeout_at,
+        Some(
+            w.rec.tasks[&id]
+                .started_at
+                .unwrap()
+                .plus_micros(3600 * SECOND)
+        )
+    );
+    w.at = entry.due().0.plus_micros(-2 * SECOND);
+    assert_eq!(
+        w.run(end(id, &lease, AttemptOutcome::TimedOut)),
+        Outcome::Refused(Refusal::NotDue)
     );
     let Outcome::AttemptEnded {
         task, will_retry, ..
-    } = w.run(end(&lease, AttemptOutcome::TimedOut))
+    } = w.run(end(id, &lease, AttemptOutcome::TimedOut))
     else {
         panic!()
     };
     assert!(will_retry);
     assert_eq!(task.attempts[0].outcome, AttemptOutcome::TimedOut);
     assert!(task.error_message.is_some_and(|e| e.contains("60 minutes")));
+}
+
+#[test]
+fn the_lease_journal_reports_each_change_once() {
+    let mut w = World::new();
+    let a = w.create(1, Priority::High, "data_export", None);
+    let b = w.create(2, Priority::Normal, "data_export", None);
+    assert!(w.state.take_lease_changes().is_empty(), "no lease yet");
+    let leased = w.lease(2, &[]);
+    let changes = w.state.take_lease_changes();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|(id, e)| (*id, e.is_some()))
+            .collect::<Vec<_>>(),
+        vec![(a, true), (b, true)]
+    );
+    assert_eq!(changes[0].1.as_ref().unwrap().priority, Priority::High);
+    assert!(w.state.take_lease_changes().is_empty(), "drained");
+    w.complete(a, &leased[0].lease.id);
+    w.run(Command::Cancel { id: b, brand: 2 });
+    let changes = w.state.take_lease_changes();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0], (a, None));
+    let kept = changes[1]
+        .1
+        .clone()
+        .expect("a cancelled task keeps its lease");
+    assert_eq!(kept.timeout_at, None, "a cancelled attempt cannot time out");
+    assert_eq!(w.state.index().lease_count(), 1);
+    // Its lease runs out: the scheduler's end drops it without touching the cancel.
+    w.at = kept.expires_at;
+    let Outcome::AttemptEnded {
+        task, will_retry, ..
+    } = w.run(end(b, &kept.lease_id, AttemptOutcome::LeaseExpired))
+    else {
+        panic!()
+    };
+    assert!(!will_retry);
+    assert_eq!(task.status, Status::Cancelled);
+    assert_eq!(task.attempts[0].outcome, AttemptOutcome::Cancelled);
+    assert_eq!(w.state.take_lease_changes(), vec![(b, None)]);
+    assert_eq!(w.state.index().lease_count(), 0);
 }
 
 #[test]

@@ -1,0 +1,228 @@
+//! The root of the leader's actors: it hears every lease change the state machine applies and
+//! hands each to the supervisor of the task's priority queue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use taskcore_core::{LeaseEntry, Priority, TaskId};
+use taskcore_store::{LeaseChanges, LeaseEvent};
+use tokio::sync::broadcast;
+
+use crate::queue_supervisor::{QueueArgs, QueueMsg, QueueSupervisor};
+use crate::scheduler::Context;
+
+/// The priorities, in queue order.
+const PRIORITIES: [Priority; 4] = [
+    Priority::Low,
+    Priority::Normal,
+    Priority::High,
+    Priority::Critical,
+];
+
+/// Routes lease changes to the four queue supervisors.
+pub struct Dispatcher;
+
+/// What the [`Dispatcher`] hears.
+#[derive(Debug)]
+pub enum DispatcherMsg {
+    /// Leases one applied batch changed.
+    Changes(LeaseChanges),
+    /// Read every lease again (the state was replaced, or changes were missed).
+    Resync,
+    /// The tasks whose attempts are supervised, per priority (low to critical).
+    Tracked(RpcReplyPort<[Vec<TaskId>; 4]>),
+}
+
+/// What the [`Dispatcher`] starts from.
+pub struct DispatcherArgs {
+    pub(crate) ctx: Arc<Context>,
+}
+
+/// The queues and where each lease went.
+pub struct DispatcherState {
+    ctx: Arc<Context>,
+    queues: Vec<ActorRef<QueueMsg>>,
+    queue_of: HashMap<ActorId, usize>,
+    placed: HashMap<TaskId, usize>,
+    events: Option<JoinHandle<()>>,
+}
+
+impl DispatcherState {
+    async fn spawn_queue(
+        &mut self,
+        myself: &ActorRef<DispatcherMsg>,
+        p: usize,
+    ) -> Result<(), ActorProcessingErr> {
+        let name = format!("{}-queue-{}", self.ctx.config.name, PRIORITIES[p].as_str());
+        let args = QueueArgs {
+            priority: PRIORITIES[p],
+            ctx: self.ctx.clone(),
+        };
+        let (queue, _) =
+            Actor::spawn_linked(Some(name), QueueSupervisor, args, myself.get_cell()).await?;
+        self.queue_of.insert(queue.get_id(), p);
+        if p < self.queues.len() {
+            self.queues[p] = queue;
+        } else {
+            self.queues.push(queue);
+        }
+        Ok(())
+    }
+
+    /// Every lease of the replicated state, by queue.
+    fn leases(&self) -> [Vec<(TaskId, LeaseEntry)>; 4] {
+        let sm = self.ctx.cluster.state_machine().read();
+        let mut by_queue: [Vec<(TaskId, LeaseEntry)>; 4] = Default::default();
+        for (id, entry) in sm.index().leases() {
+            by_queue[entry.priority as usize].push((id, entry.clone()));
+        }
+        by_queue
+    }
+
+    fn resync(&mut self) {
+        self.placed.clear();
+        for (p, entries) in self.leases().into_iter().enumerate() {
+            self.placed.extend(entries.iter().map(|(id, _)| (*id, p)));
+            let _ = self.queues[p].cast(QueueMsg::Sync(entries));
+        }
+    }
+
+    fn apply(&mut self, changes: &LeaseChanges) {
+        for (id, entry) in changes.iter() {
+            let was = self.placed.get(id).copied();
+            match entry {
+                Some(e) => {
+                    let p = e.priority as usize;
+                    if let Some(old) = was.filter(|&old| old != p) {
+                        let _ = self.queues[old].cast(QueueMsg::Untrack(*id));
+                    }
+                    self.placed.insert(*id, p);
+                    let _ = self.queues[p].cast(QueueMsg::Track(*id, e.clone()));
+                }
+                None => {
+                    if let Some(old) = was {
+                        self.placed.remove(id);
+                        let _ = self.queues[old].cast(QueueMsg::Untrack(*id));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forwards the state machine's lease events to the dispatcher until either goes away.
+fn forward(
+    mut events: broadcast::Receiver<LeaseEvent>,
+    dispatcher: ActorRef<DispatcherMsg>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let msg = match events.recv().await {
+                Ok(LeaseEvent::Changed(changes)) => DispatcherMsg::Changes(changes),
+                Ok(LeaseEvent::Replaced) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    DispatcherMsg::Resync
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            if dispatcher.cast(msg).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+impl Actor for Dispatcher {
+    type Msg = DispatcherMsg;
+    type State = DispatcherState;
+    type Arguments = DispatcherArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        args: DispatcherArgs,
+    ) -> Result<DispatcherState, ActorProcessingErr> {
+        // Subscribe before reading the leases: a change applied in between arrives after the
+        // full read, and replaying it converges on the same state.
+        let events = args.ctx.cluster.state_machine().lease_events();
+        let mut state = DispatcherState {
+            ctx: args.ctx,
+            queues: Vec::with_capacity(4),
+            queue_of: HashMap::new(),
+            placed: HashMap::new(),
+            events: None,
+        };
+        for p in 0..PRIORITIES.len() {
+            state.spawn_queue(&myself, p).await?;
+        }
+        state.events = Some(forward(events, myself.clone()));
+        state.resync();
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(events) = state.events.take() {
+            events.abort();
+        }
+        myself
+            .stop_children_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<DispatcherMsg>,
+        msg: DispatcherMsg,
+        state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            DispatcherMsg::Changes(changes) => state.apply(&changes),
+            DispatcherMsg::Resync => state.resync(),
+            DispatcherMsg::Tracked(reply) => {
+                let mut tracked: [Vec<TaskId>; 4] = Default::default();
+                for (p, queue) in state.queues.iter().enumerate() {
+                    if let Ok(ractor::rpc::CallResult::Success(ids)) = queue
+                        .call(QueueMsg::Tracked, Some(Duration::from_secs(5)))
+                        .await
+                    {
+                        tracked[p] = ids;
+                    }
+                }
+                let _ = reply.send(tracked);
+            }
+        }
+        Ok(())
+    }
+
+    /// A queue supervisor that dies is started again and given its leases back.
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        evt: SupervisionEvent,
+        state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        let cell = match evt {
+            SupervisionEvent::ActorFailed(cell, _)
+            | SupervisionEvent::ActorTerminated(cell, ..) => cell,
+            _ => return Ok(()),
+        };
+        let Some(p) = state.queue_of.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        tracing::warn!(
+            queue = PRIORITIES[p].as_str(),
+            "a queue supervisor died; restarting it"
+        );
+        state.spawn_queue(&myself, p).await?;
+        let entries = state.leases().into_iter().nth(p).unwrap_or_default();
+        let _ = state.queues[p].cast(QueueMsg::Sync(entries));
+        Ok(())
+    }
+}
