@@ -8,17 +8,21 @@
 mod auth;
 mod body;
 mod error;
+mod exec_metrics;
 mod list_query;
 mod metrics;
 mod openapi;
 mod render;
 pub mod routes;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::Router;
 use taskcore_cluster::ClusterHandle;
 use taskcore_core::TaskTypes;
+use taskcore_scheduler::SchedulerHandle;
+use tokio::sync::watch;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
@@ -59,11 +63,43 @@ impl Default for ApiConfig {
     }
 }
 
+/// The edge's own lifecycle: whether it is stopping, and the long polls waiting.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    stopping: Arc<watch::Sender<bool>>,
+    long_polls: Arc<AtomicUsize>,
+}
+
+impl Default for Edge {
+    fn default() -> Self {
+        Edge {
+            stopping: Arc::new(watch::Sender::new(false)),
+            long_polls: Arc::default(),
+        }
+    }
+}
+
+impl Edge {
+    /// Tells waiting long polls to answer now: the node is shutting down.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Lease requests waiting for a task right now.
+    pub fn long_polls(&self) -> usize {
+        self.long_polls.load(Ordering::Relaxed)
+    }
+}
+
 /// The state every handler shares: cheap handles only.
 #[derive(Clone)]
 pub struct AppState {
     /// Writes and read barriers.
     pub cluster: ClusterHandle,
+    /// The leader's actors (running only while this node leads).
+    pub scheduler: SchedulerHandle,
+    /// Stopping and long polls.
+    pub edge: Edge,
     /// Token verification.
     pub auth: Arc<AuthKeys>,
     /// Edge configuration.

@@ -203,6 +203,7 @@ pub async fn metrics(
         "Tasks in the replicated state.",
         tasks,
     );
+    crate::exec_metrics::render(&s, &mut out);
     requests.render(&mut out);
     (
         [(

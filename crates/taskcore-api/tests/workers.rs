@@ -215,6 +215,24 @@ async fn complete_and_fail_are_fenced_and_failures_retry_with_backoff() {
     assert_eq!(r.body["result_data"], json!({"rows": 3}));
     let stats = h.get("/tasks/queue-stats/").send().await.body;
     assert_eq!(stats["status_distribution"]["completed"], 1);
+    let metrics = h.get("/metrics").without("x-brand-id").send().await.raw;
+    let metrics = String::from_utf8(metrics).unwrap();
+    for line in [
+        "taskcore_attempts_leased_total 2",
+        "taskcore_attempts_completed_total 1",
+        "taskcore_attempts_failed_total 1",
+        "taskcore_attempts_retried_total 1",
+        "taskcore_attempts_expired_total 0",
+        "taskcore_attempt_duration_seconds_count 2",
+        "taskcore_queue_depth{priority=\"normal\"} 1",
+        "taskcore_leases_held 0",
+        "taskcore_worker_long_polls 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line:?} in\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -240,6 +240,11 @@ impl Index {
         }
     }
 
+    /// Pending tasks per priority, from low to critical.
+    pub fn pending_by_priority(&self) -> [u64; 4] {
+        self.global.pending
+    }
+
     /// The lease task `id` holds.
     pub fn lease(&self, id: TaskId) -> Option<&LeaseEntry> {
         self.leases.get(id)

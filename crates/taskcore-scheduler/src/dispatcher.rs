@@ -15,12 +15,7 @@ use crate::queue_supervisor::{QueueArgs, QueueMsg, QueueSupervisor};
 use crate::scheduler::Context;
 
 /// The priorities, in queue order.
-const PRIORITIES: [Priority; 4] = [
-    Priority::Low,
-    Priority::Normal,
-    Priority::High,
-    Priority::Critical,
-];
+const PRIORITIES: [Priority; 4] = Priority::ALL;
 
 /// Routes lease changes to the four queue supervisors.
 pub struct Dispatcher;

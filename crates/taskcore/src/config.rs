@@ -33,6 +33,9 @@ pub struct FileConfig {
     /// Task settings.
     #[serde(default)]
     pub tasks: TasksSection,
+    /// `[execution]`: leases and retries.
+    #[serde(default)]
+    pub execution: ExecutionSection,
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
@@ -66,6 +69,18 @@ pub struct RaftSection {
     pub snapshot_after_logs: Option<u64>,
     /// Entries kept in the log below the last snapshot (default 1,000).
     pub logs_to_keep: Option<u64>,
+}
+
+/// `[execution]`: how long leases live and how retries are spaced.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionSection {
+    /// How long a lease lives without a heartbeat, milliseconds (default 30,000).
+    pub lease_ttl_ms: Option<u64>,
+    /// Back-off base before the second attempt, milliseconds (default 5,000).
+    pub retry_base_ms: Option<u64>,
+    /// Longest back-off, milliseconds (default 600,000).
+    pub retry_cap_ms: Option<u64>,
 }
 
 /// `[tasks]`.
@@ -126,6 +141,8 @@ pub struct NodeConfig {
     pub auth: AuthConfig,
     /// Accepted task types.
     pub task_types: TaskTypes,
+    /// Lease and retry settings.
+    pub execution: ExecutionSection,
     /// Development mode: one node, a printed token.
     pub dev: bool,
     /// Tracing filter.
@@ -167,6 +184,18 @@ impl NodeConfig {
         if types.0.is_empty() || types.0.iter().any(|t| t.trim().is_empty()) {
             bail!("tasks.types must list at least one non-empty task type");
         }
+        let execution = file.execution;
+        if execution
+            .lease_ttl_ms
+            .is_some_and(|t| !(100..=3_600_000).contains(&t))
+        {
+            bail!("execution.lease_ttl_ms must be from 100 to 3,600,000");
+        }
+        if let (Some(base), Some(cap)) = (execution.retry_base_ms, execution.retry_cap_ms) {
+            if base > cap {
+                bail!("execution.retry_base_ms must not exceed execution.retry_cap_ms");
+            }
+        }
         let log_format = env("TASKCORE_LOG_FORMAT").or(file.log.format);
         Ok(NodeConfig {
             node_id: flags.node_id.or(file.node_id).unwrap_or(1),
@@ -188,6 +217,7 @@ impl NodeConfig {
             raft: file.raft,
             auth,
             task_types: types,
+            execution,
             dev: flags.dev,
             log_filter: env("TASKCORE_LOG")
                 .or(file.log.filter)

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use taskcore_api::{app, ApiConfig, AppState, AuthKeys, MAX_BODY_BYTES};
+use taskcore_api::{app, ApiConfig, AppState, AuthKeys, Edge, MAX_BODY_BYTES};
 use taskcore_cluster::{ClusterConfig, ClusterHandle, NodeAddr};
+use taskcore_scheduler::{SchedulerConfig, SchedulerHandle};
 use taskcore_store::Storage;
 use tokio::net::TcpListener;
 
@@ -60,21 +61,37 @@ pub async fn run(
         );
     }
     wait_if_alone(&cluster, config.node_id).await;
+    let api_config = api_config(&config);
+    let scheduler = SchedulerHandle::start(
+        cluster.clone(),
+        SchedulerConfig {
+            retry_base_ms: api_config.retry_base_ms,
+            retry_cap_ms: api_config.retry_cap_ms,
+            takeover_grace: Duration::from_millis(api_config.lease_ttl_ms),
+            name: format!("node{}", config.node_id),
+            ..SchedulerConfig::default()
+        },
+    );
+    let edge = Edge::default();
     let state = AppState {
         cluster,
+        scheduler: scheduler.clone(),
+        edge: edge.clone(),
         auth: Arc::new(auth),
-        config: Arc::new(ApiConfig {
-            task_types: config.task_types.clone(),
-            max_body_bytes: MAX_BODY_BYTES,
-            ..ApiConfig::default()
-        }),
+        config: Arc::new(api_config),
     };
     announce(&config, &addr, dev_token.as_deref());
     tracing::info!(node_id = config.node_id, %addr, "serving");
+    let stopping = async move {
+        shutdown.await;
+        // Long polls answer now, so that the graceful shutdown does not wait for them.
+        edge.stop();
+    };
     axum::serve(http, app(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stopping)
         .await?;
-    tracing::info!("shutting down: stopping raft and flushing the store");
+    tracing::info!("shutting down: stopping the scheduler, raft, and flushing the store");
+    scheduler.shutdown().await;
     guard.shutdown().await;
     storage.flush()?;
     Ok(())
@@ -95,6 +112,19 @@ async fn wait_if_alone(cluster: &ClusterHandle, node_id: u64) {
         .eq([node_id]);
     if alone && !cluster.wait_ready(Duration::from_secs(10)).await {
         tracing::warn!("the one-node cluster has no leader after 10 s; serving anyway");
+    }
+}
+
+/// The edge's settings from the node's configuration.
+fn api_config(config: &NodeConfig) -> ApiConfig {
+    let defaults = ApiConfig::default();
+    let e = &config.execution;
+    ApiConfig {
+        task_types: config.task_types.clone(),
+        max_body_bytes: MAX_BODY_BYTES,
+        lease_ttl_ms: e.lease_ttl_ms.unwrap_or(defaults.lease_ttl_ms),
+        retry_base_ms: e.retry_base_ms.unwrap_or(defaults.retry_base_ms),
+        retry_cap_ms: e.retry_cap_ms.unwrap_or(defaults.retry_cap_ms),
     }
 }
 

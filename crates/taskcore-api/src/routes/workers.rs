@@ -1,5 +1,7 @@
 //! `/workers/…`: the worker protocol — lease (with long polling), heartbeat, complete, fail.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -138,6 +140,22 @@ fn backoff(s: &AppState) -> Backoff {
     }
 }
 
+/// Counts a waiting long poll for `/metrics` while it lives.
+struct PollGuard(Arc<AtomicUsize>);
+
+impl PollGuard {
+    fn new(edge: &crate::Edge) -> Self {
+        edge.long_polls.fetch_add(1, Ordering::Relaxed);
+        PollGuard(edge.long_polls.clone())
+    }
+}
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Lease tasks: by priority, brands taking turns; waits up to `wait_seconds` for one.
 #[utoipa::path(post, path = "/workers/lease/", tag = "workers",
     responses((status = 200, body = LeaseResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
@@ -167,6 +185,8 @@ pub async fn lease(
     let worker_id = worker_id.unwrap_or_default();
     let until = Instant::now() + Duration::from_secs(wait);
     let mut changes = s.cluster.state_machine().subscribe();
+    let mut stopping = s.edge.stopping.subscribe();
+    let _waiting = PollGuard::new(&s.edge);
     loop {
         s.cluster.read_barrier().await?;
         // Propose only when this node sees something to lease: an idle poll writes nothing.
@@ -204,10 +224,13 @@ pub async fn lease(
             }
         }
         let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if left.is_zero() || *stopping.borrow_and_update() {
             return Ok(Json(LeaseResponse { tasks: Vec::new() }));
         }
-        let _ = tokio::time::timeout(left.min(RECHECK), changes.changed()).await;
+        tokio::select! {
+            _ = tokio::time::timeout(left.min(RECHECK), changes.changed()) => {}
+            _ = stopping.changed() => {}
+        }
     }
 }
 

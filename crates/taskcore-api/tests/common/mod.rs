@@ -1,6 +1,7 @@
 //! A router over a fresh one-node store, tokens, and a small request builder for `oneshot`.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -10,10 +11,14 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use taskcore_api::{app, mint_hs256, ApiConfig, AppState, AuthConfig, AuthKeys};
 use taskcore_cluster::{ClusterConfig, ClusterGuard, ClusterHandle, NodeAddr};
+use taskcore_scheduler::{SchedulerConfig, SchedulerHandle};
 use taskcore_store::Storage;
 use tower::ServiceExt;
 
 pub const SECRET: &str = "test-secret";
+
+/// Numbers the harnesses of one test binary, so that their actors have distinct names.
+static HARNESSES: AtomicU32 = AtomicU32::new(0);
 
 pub struct Harness {
     pub app: Router,
@@ -72,8 +77,18 @@ impl Harness {
             cluster.wait_ready(std::time::Duration::from_secs(10)).await,
             "the node is ready"
         );
+        let scheduler = SchedulerHandle::start(
+            cluster.clone(),
+            SchedulerConfig {
+                takeover_grace: std::time::Duration::ZERO,
+                name: format!("harness{}", HARNESSES.fetch_add(1, Ordering::Relaxed)),
+                ..Default::default()
+            },
+        );
         let state = AppState {
             cluster: cluster.clone(),
+            scheduler,
+            edge: Default::default(),
             auth: Arc::new(AuthKeys::new(&auth).unwrap()),
             config: Arc::new(ApiConfig::default()),
         };
