@@ -1,13 +1,20 @@
 //! A typed HTTP client for Task Core over the wire types, used by `taskctl`, the worker and the
 //! end-to-end tests. It knows only HTTP and `taskcore-wire`.
 
+use std::time::Duration;
+
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use taskcore_wire::{
-    CancelResponse, ClusterStatusBody, ErrorBody, InitRequest, LearnerRequest, MembershipRequest,
-    NewTask, Page, QueueStats, RetryRequest, RetryResponse, TaskBody, TaskPatch, TypeStats,
+    CancelResponse, ClusterStatusBody, CompleteRequest, ErrorBody, FailRequest, FailResponse,
+    HeartbeatRequest, HeartbeatResponse, InitRequest, LearnerRequest, LeaseRequest, LeaseResponse,
+    MembershipRequest, NewTask, Page, QueueStats, RetryRequest, RetryResponse, TaskBody, TaskPatch,
+    TypeStats,
 };
+
+/// How long a worker's report (heartbeat, complete, fail) may take before it is tried elsewhere.
+pub const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +132,57 @@ impl Client {
         body: &B,
     ) -> Result<T, ClientError> {
         self.send(self.request(method, path).json(body)).await
+    }
+
+    /// `POST /workers/lease/`: waits up to `wait_seconds` for tasks.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn lease(&self, req: &LeaseRequest) -> Result<LeaseResponse, ClientError> {
+        // The long poll answers within `wait_seconds`; the margin covers a slow leader.
+        let timeout = Duration::from_secs(u64::from(req.wait_seconds) + 15);
+        let r = self
+            .request(Method::POST, "/workers/lease/")
+            .timeout(timeout)
+            .json(req);
+        self.send(r).await
+    }
+
+    /// `POST /workers/tasks/{id}/heartbeat/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`]; `LEASE_LOST` when the attempt is no longer this lease's.
+    pub async fn heartbeat(
+        &self,
+        id: u64,
+        req: &HeartbeatRequest,
+    ) -> Result<HeartbeatResponse, ClientError> {
+        let path = format!("/workers/tasks/{id}/heartbeat/");
+        self.send(self.timed(Method::POST, &path).json(req)).await
+    }
+
+    /// `POST /workers/tasks/{id}/complete/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`]; `LEASE_LOST` when the attempt is no longer this lease's.
+    pub async fn complete(&self, id: u64, req: &CompleteRequest) -> Result<TaskBody, ClientError> {
+        let path = format!("/workers/tasks/{id}/complete/");
+        self.send(self.timed(Method::POST, &path).json(req)).await
+    }
+
+    /// `POST /workers/tasks/{id}/fail/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`]; `LEASE_LOST` when the attempt is no longer this lease's.
+    pub async fn fail(&self, id: u64, req: &FailRequest) -> Result<FailResponse, ClientError> {
+        let path = format!("/workers/tasks/{id}/fail/");
+        self.send(self.timed(Method::POST, &path).json(req)).await
+    }
+
+    /// A request that gives up after [`REPORT_TIMEOUT`]: a report that hangs must not outlive
+    /// its lease.
+    fn timed(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path).timeout(REPORT_TIMEOUT)
     }
 
     /// `GET /tasks/` with these query parameters.

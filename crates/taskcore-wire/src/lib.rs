@@ -20,4 +20,7 @@ pub use task::{
     AttemptBody, BrandBody, CancelResponse, MetricsBody, NewTask, Page, PersistentJobBody,
     RetryRequest, RetryResponse, TaskBody, TaskPatch, TaskPriority, TaskStatus, UserBody,
 };
-pub use worker::{FailResponse, HeartbeatResponse, LeaseResponse, LeasedTaskBody};
+pub use worker::{
+    CompleteRequest, FailRequest, FailResponse, HeartbeatRequest, HeartbeatResponse, LeaseRequest,
+    LeaseResponse, LeasedTaskBody, MetricsReportBody,
+};

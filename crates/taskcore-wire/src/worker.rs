@@ -46,3 +46,83 @@ pub struct FailResponse {
     /// When the retry may start.
     pub next_attempt_at: Option<String>,
 }
+
+/// The body of `POST /workers/lease/`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LeaseRequest {
+    /// Who asks (shown in the attempts history).
+    pub worker_id: String,
+    /// The task types it runs; empty: any.
+    pub task_types: Vec<String>,
+    /// At most this many tasks, 1–100.
+    pub max_tasks: u32,
+    /// Wait this long for a task, 0–30 seconds.
+    pub wait_seconds: u32,
+}
+
+/// Figures a worker reports on an attempt.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricsReportBody {
+    /// Wall time of the attempt so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_time_ms: Option<u64>,
+    /// Peak memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_usage_mb: Option<f64>,
+    /// CPU time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_time_ms: Option<u64>,
+    /// Anything else, merged into the task's custom metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub custom: Option<serde_json::Value>,
+}
+
+/// The body of `POST /workers/tasks/{id}/heartbeat/`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeartbeatRequest {
+    /// The attempt's lease.
+    pub lease_id: String,
+    /// Progress, 0–100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress_percentage: Option<u8>,
+    /// A checkpoint to resume from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub checkpoint: Option<serde_json::Value>,
+    /// Figures so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsReportBody>,
+}
+
+/// The body of `POST /workers/tasks/{id}/complete/`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompleteRequest {
+    /// The attempt's lease.
+    pub lease_id: String,
+    /// The result object.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub result_data: serde_json::Value,
+    /// Final figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsReportBody>,
+}
+
+/// The body of `POST /workers/tasks/{id}/fail/`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FailRequest {
+    /// The attempt's lease.
+    pub lease_id: String,
+    /// What went wrong.
+    pub error_message: String,
+    /// Whether another attempt may help (default true).
+    pub retryable: bool,
+    /// Final figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsReportBody>,
+}

@@ -1,4 +1,5 @@
-//! The Task Core node: configuration, wiring of store, cluster and edge, signals and shutdown.
+//! The Task Core node and worker: configuration, wiring of store, cluster, scheduler and edge,
+//! the embedded worker of `--dev`, signals and shutdown.
 //!
 //! `main.rs` only parses arguments; [`serve::run`] does the work, so that tests can run a node
 //! in-process with their own shutdown signal.
@@ -7,3 +8,4 @@ pub mod config;
 pub mod dev;
 pub mod logging;
 pub mod serve;
+pub mod worker;

@@ -5,12 +5,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use taskcore::config::{NodeConfig, Overrides};
+use taskcore::worker::WorkerArgs;
 
 #[derive(Parser)]
 #[command(
     name = "taskcore",
     version,
-    about = "Task Core: a distributed job scheduler node"
+    about = "Task Core: a distributed job scheduler node and worker"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -43,31 +44,81 @@ enum Command {
         #[arg(long)]
         init: bool,
     },
+    /// Run tasks: lease them from the cluster and run them with the given handlers.
+    Worker {
+        /// Node URLs, comma-separated or repeated; the worker fails over between them.
+        #[arg(long = "server", required = true)]
+        servers: Vec<String>,
+        /// A token with the worker role.
+        #[arg(long, env = "TASKCORE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// TYPE=noop, TYPE=sleep:MS or TYPE=exec:COMMAND; repeat for several types.
+        #[arg(long = "handler", required = true)]
+        handlers: Vec<String>,
+        /// Attempts run at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Shown in the attempts history (default worker-PID).
+        #[arg(long)]
+        worker_id: Option<String>,
+        /// Seconds one lease request waits for a task (0–30).
+        #[arg(long, default_value_t = 5)]
+        wait_seconds: u32,
+        /// At shutdown, seconds running attempts get to finish before they are given back.
+        #[arg(long, default_value_t = 30)]
+        shutdown_grace_seconds: u64,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Command::Serve {
-        config,
-        node_id,
-        http_addr,
-        raft_addr,
-        data_dir,
-        dev,
-        init,
-    } = Cli::parse().command;
-    let flags = Overrides {
-        config,
-        node_id,
-        http_addr,
-        raft_addr,
-        data_dir,
-        dev,
-        init,
-    };
-    let config = NodeConfig::resolve(&flags)?;
-    taskcore::logging::init(&config.log_filter, config.log_json);
-    taskcore::serve::run(config, shutdown_signal()).await
+    match Cli::parse().command {
+        Command::Serve {
+            config,
+            node_id,
+            http_addr,
+            raft_addr,
+            data_dir,
+            dev,
+            init,
+        } => {
+            let flags = Overrides {
+                config,
+                node_id,
+                http_addr,
+                raft_addr,
+                data_dir,
+                dev,
+                init,
+            };
+            let config = NodeConfig::resolve(&flags)?;
+            taskcore::logging::init(&config.log_filter, config.log_json);
+            taskcore::serve::run(config, shutdown_signal()).await
+        }
+        Command::Worker {
+            servers,
+            token,
+            handlers,
+            concurrency,
+            worker_id,
+            wait_seconds,
+            shutdown_grace_seconds,
+        } => {
+            let filter = std::env::var("TASKCORE_LOG").unwrap_or_else(|_| "info".into());
+            let json = std::env::var("TASKCORE_LOG_FORMAT").is_ok_and(|f| f == "json");
+            taskcore::logging::init(&filter, json);
+            let args = WorkerArgs {
+                servers,
+                token,
+                handlers,
+                concurrency,
+                worker_id,
+                wait_seconds,
+                shutdown_grace_seconds,
+            };
+            taskcore::worker::run(args, shutdown_signal()).await
+        }
+    }
 }
 
 /// Resolves on ctrl-c or SIGTERM.

@@ -11,7 +11,9 @@ use taskcore_api::{app, ApiConfig, AppState, AuthKeys, Edge, MAX_BODY_BYTES};
 use taskcore_cluster::{ClusterConfig, ClusterHandle, NodeAddr};
 use taskcore_scheduler::{SchedulerConfig, SchedulerHandle};
 use taskcore_store::Storage;
+use taskcore_worker::{Handler, Sleep, Worker, WorkerConfig};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 use crate::config::NodeConfig;
 use crate::dev;
@@ -82,10 +84,19 @@ pub async fn run(
     };
     announce(&config, &addr, dev_token.as_deref());
     tracing::info!(node_id = config.node_id, %addr, "serving");
+    let embedded = if config.dev {
+        embedded_worker(&config, &addr)
+    } else {
+        None
+    };
     let stopping = async move {
         shutdown.await;
         // Long polls answer now, so that the graceful shutdown does not wait for them.
         edge.stop();
+        if let Some((stop, worker)) = embedded {
+            let _ = stop.send(());
+            let _ = worker.await;
+        }
     };
     axum::serve(http, app(state))
         .with_graceful_shutdown(stopping)
@@ -115,6 +126,40 @@ async fn wait_if_alone(cluster: &ClusterHandle, node_id: u64) {
     }
 }
 
+/// In dev mode, a worker inside the node runs every task type with the built-in `sleep`
+/// handler (progress in ten steps, then a result), so that tasks created by hand run. Answers
+/// how to stop it and its task; `None` when no token can be minted (an RS256/ES256 setup).
+fn embedded_worker(
+    config: &NodeConfig,
+    addr: &NodeAddr,
+) -> Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)> {
+    let secret = config.auth.hs256_secret.as_deref()?;
+    let token = match dev::dev_token(secret) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "no embedded worker: cannot mint its token");
+            return None;
+        }
+    };
+    let mut wc = WorkerConfig::new(vec![format!("http://{}", addr.http_addr)], &token);
+    wc.worker_id = format!("embedded-{}", config.node_id);
+    wc.wait_seconds = 2;
+    wc.shutdown_grace = Duration::from_secs(10);
+    let mut worker = Worker::new(wc);
+    let handler: Arc<dyn Handler> = Arc::new(Sleep {
+        total: DEV_TASK_DURATION,
+    });
+    for task_type in &config.task_types.0 {
+        worker = worker.handle(task_type, handler.clone());
+    }
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    tracing::info!("dev mode: an embedded worker runs every task type");
+    Some((stop, task))
+}
+
 /// The edge's settings from the node's configuration.
 fn api_config(config: &NodeConfig) -> ApiConfig {
     let defaults = ApiConfig::default();
@@ -127,6 +172,9 @@ fn api_config(config: &NodeConfig) -> ApiConfig {
         retry_cap_ms: e.retry_cap_ms.unwrap_or(defaults.retry_cap_ms),
     }
 }
+
+/// How long a task takes under the embedded worker of `--dev`.
+const DEV_TASK_DURATION: Duration = Duration::from_secs(3);
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
