@@ -224,6 +224,16 @@ impl Drop for Node {
 
 /// A token minted by `taskctl token` for user 1 "martin" on brands 9 "Humari" and 10 "Other".
 pub fn token(admin: bool) -> String {
+    token_with_roles(if admin { &["admin"] } else { &[] })
+}
+
+/// A token with the worker role.
+pub fn worker_token() -> String {
+    token_with_roles(&["worker"])
+}
+
+/// A token for user 1 "martin" on brands 9 and 10 with these roles.
+pub fn token_with_roles(roles: &[&str]) -> String {
     let out = Command::new(binary("taskctl"))
         .args([
             "token",
@@ -235,11 +245,7 @@ pub fn token(admin: bool) -> String {
             "martin",
         ])
         .args(["--brand-claim", "9:Humari", "--brand-claim", "10:Other"])
-        .args(if admin {
-            &["--role", "admin"][..]
-        } else {
-            &[][..]
-        })
+        .args(roles.iter().flat_map(|r| ["--role", r]))
         .output()
         .expect("taskctl runs");
     assert!(
@@ -272,6 +278,7 @@ pub fn taskctl(node: &Node, token: &str, args: &[&str]) -> String {
 }
 
 pub mod cluster;
+pub mod worker;
 
 /// Waits (at most 30 s) until the client's node answers `/readyz` with 200.
 pub async fn wait_ready(client: &taskcore_client::Client) {

@@ -1,0 +1,305 @@
+//! Execution end to end with real processes: the embedded worker of `--dev`, `taskcore worker`
+//! with `exec` programs, retries and exhaustion, cancels that kill the program, checkpoints
+//! that resume, a worker lost mid-task, and graceful worker shutdown.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::worker::{execution_config, WorkerProc};
+use common::*;
+use serde_json::{json, Value};
+use taskcore_client::Client;
+use taskcore_wire::{NewTask, RetryRequest, TaskBody, TaskStatus};
+
+/// A node with leases of `lease_ttl_ms` and quick retries.
+fn node(dir: &Path, lease_ttl_ms: u64) -> Node {
+    let config = execution_config(dir, lease_ttl_ms, "");
+    Node::spawn(Launch {
+        config: Some(config),
+        ..Launch::new(&dir.join("node"))
+    })
+}
+
+async fn create(client: &Client, task_type: &str, max_retries: u32, context: Value) -> TaskBody {
+    client
+        .create_task(
+            &NewTask {
+                task_type: task_type.into(),
+                context_data: Some(context),
+                max_retries: Some(max_retries),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap()
+}
+
+/// Polls the task (at most 60 s) until `done` holds; answers it.
+async fn until(client: &Client, id: u64, what: &str, done: impl Fn(&TaskBody) -> bool) -> TaskBody {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = client.get_task(&id.to_string()).await.unwrap();
+        if done(&t) {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "{what}: {t:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    format!("sh {}", path.display())
+}
+
+fn outcomes(t: &TaskBody) -> Vec<String> {
+    t.attempts
+        .iter()
+        .flatten()
+        .map(|a| a.outcome.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dev_node_runs_tasks_out_of_the_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_dev(dir.path());
+    let client = Client::new(&node.url, &node.dev_token()).with_brand(1);
+    let t = create(&client, "seo_keyword_analysis", 3, json!({"url": "x"})).await;
+    let running = until(&client, t.id, "the task starts and reports progress", |t| {
+        t.status == TaskStatus::Running && t.progress_percentage > 0
+    })
+    .await;
+    assert!(running.started_at.is_some());
+    let done = until(&client, t.id, "the task completes", |t| {
+        t.status == TaskStatus::Completed
+    })
+    .await;
+    assert_eq!(done.progress_percentage, 100);
+    assert_eq!(done.result_data.as_ref().unwrap()["slept_ms"], 3000);
+    assert!(done.has_metrics && done.is_resumable);
+    assert_eq!(outcomes(&done), ["completed"]);
+}
+
+#[tokio::test]
+async fn an_exec_worker_runs_any_program_with_the_exec_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path(), 3000);
+    let client = Client::new(&node.url, &token(false)).with_brand(9);
+    let cmd = script(
+        dir.path(),
+        "analyse.sh",
+        r#"input=$(cat)
+echo "progress 50"
+echo 'checkpoint {"page": 3}'
+sleep 1.5
+printf '{"input": %s, "task": "%s", "attempt": %s}\n' "$input" "$TASKCORE_TASK_ID" "$TASKCORE_ATTEMPT""#,
+    );
+    let handler = format!("report_generation=exec:{cmd}");
+    let _worker = WorkerProc::spawn(&[node.url.clone()], &[&handler], &["--worker-id", "w-exec"]);
+    let t = create(&client, "report_generation", 3, json!({"pages": [1, 2]})).await;
+    let midway = until(&client, t.id, "progress and the checkpoint arrive", |t| {
+        t.progress_percentage == 50 && t.is_resumable
+    })
+    .await;
+    assert_eq!(midway.status, TaskStatus::Running);
+    assert_eq!(
+        midway.persistent_job.unwrap().checkpoint,
+        json!({"page": 3})
+    );
+    let done = until(&client, t.id, "the program's result is recorded", |t| {
+        t.status == TaskStatus::Completed
+    })
+    .await;
+    assert_eq!(
+        done.result_data.unwrap(),
+        json!({"input": {"pages": [1, 2]}, "task": t.task_id, "attempt": 1})
+    );
+    let metrics = done.metrics.unwrap();
+    assert!(metrics.execution_time_ms.unwrap() >= 1500);
+    assert!(metrics.queue_wait_ms.is_some());
+    let attempts = done.attempts.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].worker_id, "w-exec");
+}
+
+#[tokio::test]
+async fn failures_retry_with_backoff_then_fail_for_good_with_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path(), 3000);
+    let client = Client::new(&node.url, &token(false)).with_brand(9);
+    let _worker = WorkerProc::spawn(
+        &[node.url.clone()],
+        &["data_export=exec:echo 'quota exceeded' >&2; exit 4"],
+        &[],
+    );
+    let t = create(&client, "data_export", 2, json!({})).await;
+    let failed = until(&client, t.id, "retries run out", |t| {
+        t.status == TaskStatus::Failed
+    })
+    .await;
+    assert_eq!(failed.retry_count, 2);
+    assert_eq!(outcomes(&failed), ["failed", "failed", "failed"]);
+    assert!(failed.completed_at.is_some());
+    let error = failed.error_message.unwrap();
+    assert!(error.contains("exit status 4: quota exceeded"), "{error}");
+    let refused = client
+        .retry_task(&t.id.to_string(), &RetryRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.error_code(), Some("MAX_RETRIES_EXCEEDED"));
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[tokio::test]
+async fn a_cancel_reaches_the_worker_and_kills_its_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path(), 3000);
+    let client = Client::new(&node.url, &token(false)).with_brand(9);
+    let pidfile = dir.path().join("pid");
+    let cmd = script(
+        dir.path(),
+        "long.sh",
+        &format!("echo $$ > {}\nsleep 120", pidfile.display()),
+    );
+    let handler = format!("data_export=exec:{cmd}");
+    let _worker = WorkerProc::spawn(&[node.url.clone()], &[&handler], &[]);
+    let t = create(&client, "data_export", 3, json!({})).await;
+    until(&client, t.id, "the program runs", |t| {
+        t.status == TaskStatus::Running
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the program writes its pid");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(alive(pid));
+    client.cancel_task(&t.id.to_string()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "the cancel kills the program");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let t = until(&client, t.id, "the cancel stands", |t| {
+        t.status == TaskStatus::Cancelled
+    })
+    .await;
+    assert_eq!(outcomes(&t), ["cancelled"]);
+    assert_eq!(t.retry_count, 0);
+}
+
+#[tokio::test]
+async fn a_checkpoint_lets_the_next_attempt_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path(), 3000);
+    let client = Client::new(&node.url, &token(false)).with_brand(9);
+    let cmd = script(
+        dir.path(),
+        "resumable.sh",
+        r#"if [ -n "$TASKCORE_CHECKPOINT" ]; then
+  printf '{"resumed_from": %s}\n' "$TASKCORE_CHECKPOINT"
+  exit 0
+fi
+echo "progress 60"
+echo 'checkpoint {"page": 5}'
+sleep 2
+echo "crashed at page 6" >&2
+exit 1"#,
+    );
+    let handler = format!("bulk_operations=exec:{cmd}");
+    let _worker = WorkerProc::spawn(&[node.url.clone()], &[&handler], &[]);
+    let t = create(&client, "bulk_operations", 3, json!({})).await;
+    let done = until(&client, t.id, "the second attempt completes", |t| {
+        t.status == TaskStatus::Completed
+    })
+    .await;
+    assert_eq!(done.result_data, Some(json!({"resumed_from": {"page": 5}})));
+    assert_eq!(outcomes(&done), ["failed", "completed"]);
+    assert_eq!(done.retry_count, 1);
+    assert!(done.is_resumable);
+}
+
+#[tokio::test]
+async fn a_task_held_by_a_killed_worker_runs_again_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path(), 1500);
+    let client = Client::new(&node.url, &token(false)).with_brand(9);
+    let mut doomed = WorkerProc::spawn(
+        &[node.url.clone()],
+        &["data_export=sleep:60000"],
+        &["--worker-id", "doomed"],
+    );
+    let t = create(&client, "data_export", 3, json!({})).await;
+    until(&client, t.id, "the first worker holds it", |t| {
+        t.status == TaskStatus::Running
+    })
+    .await;
+    doomed.kill9();
+    let _rescuer = WorkerProc::spawn(
+        &[node.url.clone()],
+        &["data_export=noop"],
+        &["--worker-id", "rescuer"],
+    );
+    let done = until(&client, t.id, "another worker completes it", |t| {
+        t.status == TaskStatus::Completed
+    })
+    .await;
+    let attempts = done.attempts.unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(
+        (attempts[0].worker_id.as_str(), attempts[0].outcome.as_str()),
+        ("doomed", "lease_expired")
+    );
+    assert_eq!(
+        (attempts[1].worker_id.as_str(), attempts[1].outcome.as_str()),
+        ("rescuer", "completed")
+    );
+    assert!(attempts[1].started_at >= *attempts[0].finished_at.as_ref().unwrap());
+}
+
+#[tokio::test]
+async fn a_stopping_worker_finishes_what_it_holds_or_gives_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path(), 3000);
+    let client = Client::new(&node.url, &token(false)).with_brand(9);
+    let mut patient = WorkerProc::spawn(&[node.url.clone()], &["data_export=sleep:1500"], &[]);
+    let t = create(&client, "data_export", 3, json!({})).await;
+    until(&client, t.id, "it runs", |t| {
+        t.status == TaskStatus::Running
+    })
+    .await;
+    assert!(patient.terminate(), "a clean exit");
+    let t = client.get_task(&t.id.to_string()).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Completed, "finished before exiting");
+
+    let mut hasty = WorkerProc::spawn(
+        &[node.url.clone()],
+        &["data_export=sleep:60000"],
+        &["--shutdown-grace-seconds", "0"],
+    );
+    let t = create(&client, "data_export", 3, json!({})).await;
+    until(&client, t.id, "it runs", |t| {
+        t.status == TaskStatus::Running
+    })
+    .await;
+    assert!(hasty.terminate(), "a clean exit");
+    let t = client.get_task(&t.id.to_string()).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Pending, "given back for a retry");
+    assert_eq!(outcomes(&t), ["failed"]);
+    assert!(t.error_message.unwrap().contains("shut down"));
+}
