@@ -100,7 +100,7 @@ sleep 1.5
 printf '{"input": %s, "task": "%s", "attempt": %s}\n' "$input" "$TASKCORE_TASK_ID" "$TASKCORE_ATTEMPT""#,
     );
     let handler = format!("report_generation=exec:{cmd}");
-    let _worker = WorkerProc::spawn(&[node.url.clone()], &[&handler], &["--worker-id", "w-exec"]);
+    let _worker = WorkerProc::spawn(&[&node.url], &[&handler], &["--worker-id", "w-exec"]);
     let t = create(&client, "report_generation", 3, json!({"pages": [1, 2]})).await;
     let midway = until(&client, t.id, "progress and the checkpoint arrive", |t| {
         t.progress_percentage == 50 && t.is_resumable
@@ -133,7 +133,7 @@ async fn failures_retry_with_backoff_then_fail_for_good_with_stderr() {
     let node = node(dir.path(), 3000);
     let client = Client::new(&node.url, &token(false)).with_brand(9);
     let _worker = WorkerProc::spawn(
-        &[node.url.clone()],
+        &[&node.url],
         &["data_export=exec:echo 'quota exceeded' >&2; exit 4"],
         &[],
     );
@@ -171,7 +171,7 @@ async fn a_cancel_reaches_the_worker_and_kills_its_program() {
         &format!("echo $$ > {}\nsleep 120", pidfile.display()),
     );
     let handler = format!("data_export=exec:{cmd}");
-    let _worker = WorkerProc::spawn(&[node.url.clone()], &[&handler], &[]);
+    let _worker = WorkerProc::spawn(&[&node.url], &[&handler], &[]);
     let t = create(&client, "data_export", 3, json!({})).await;
     until(&client, t.id, "the program runs", |t| {
         t.status == TaskStatus::Running
@@ -222,7 +222,7 @@ echo "crashed at page 6" >&2
 exit 1"#,
     );
     let handler = format!("bulk_operations=exec:{cmd}");
-    let _worker = WorkerProc::spawn(&[node.url.clone()], &[&handler], &[]);
+    let _worker = WorkerProc::spawn(&[&node.url], &[&handler], &[]);
     let t = create(&client, "bulk_operations", 3, json!({})).await;
     let done = until(&client, t.id, "the second attempt completes", |t| {
         t.status == TaskStatus::Completed
@@ -240,7 +240,7 @@ async fn a_task_held_by_a_killed_worker_runs_again_elsewhere() {
     let node = node(dir.path(), 1500);
     let client = Client::new(&node.url, &token(false)).with_brand(9);
     let mut doomed = WorkerProc::spawn(
-        &[node.url.clone()],
+        &[&node.url],
         &["data_export=sleep:60000"],
         &["--worker-id", "doomed"],
     );
@@ -251,7 +251,7 @@ async fn a_task_held_by_a_killed_worker_runs_again_elsewhere() {
     .await;
     doomed.kill9();
     let _rescuer = WorkerProc::spawn(
-        &[node.url.clone()],
+        &[&node.url],
         &["data_export=noop"],
         &["--worker-id", "rescuer"],
     );
@@ -277,7 +277,7 @@ async fn a_stopping_worker_finishes_what_it_holds_or_gives_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(dir.path(), 3000);
     let client = Client::new(&node.url, &token(false)).with_brand(9);
-    let mut patient = WorkerProc::spawn(&[node.url.clone()], &["data_export=sleep:1500"], &[]);
+    let mut patient = WorkerProc::spawn(&[&node.url], &["data_export=sleep:1500"], &[]);
     let t = create(&client, "data_export", 3, json!({})).await;
     until(&client, t.id, "it runs", |t| {
         t.status == TaskStatus::Running
@@ -288,7 +288,7 @@ async fn a_stopping_worker_finishes_what_it_holds_or_gives_it_back() {
     assert_eq!(t.status, TaskStatus::Completed, "finished before exiting");
 
     let mut hasty = WorkerProc::spawn(
-        &[node.url.clone()],
+        &[&node.url],
         &["data_export=sleep:60000"],
         &["--shutdown-grace-seconds", "0"],
     );

@@ -12,7 +12,7 @@ pub struct WorkerProc {
 
 impl WorkerProc {
     /// Starts a worker of these nodes with these `TYPE=SPEC` handlers and extra arguments.
-    pub fn spawn(servers: &[String], handlers: &[&str], extra: &[&str]) -> WorkerProc {
+    pub fn spawn(servers: &[&str], handlers: &[&str], extra: &[&str]) -> WorkerProc {
         let mut cmd = Command::new(binary("taskcore"));
         cmd.arg("worker")
             .args(["--server", &servers.join(",")])
