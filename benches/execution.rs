@@ -44,7 +44,14 @@ fn workers(urls: &[String]) -> Vec<WorkerProc> {
             WorkerProc::spawn(
                 &urls,
                 &["data_export=noop"],
-                &["--worker-id", id, "--concurrency", "32", "--wait-seconds", "5"],
+                &[
+                    "--worker-id",
+                    id,
+                    "--concurrency",
+                    "32",
+                    "--wait-seconds",
+                    "5",
+                ],
             )
         })
         .collect()
@@ -85,7 +92,11 @@ async fn throughput(clients: &[Client]) -> f64 {
         j.await.expect("creator");
     }
     let tasks = wait_all_completed(&clients[0], THROUGHPUT_TASKS).await;
-    let first = tasks.iter().map(|t| time(&t.created_at)).min().expect("tasks");
+    let first = tasks
+        .iter()
+        .map(|t| time(&t.created_at))
+        .min()
+        .expect("tasks");
     let last = tasks
         .iter()
         .filter_map(|t| t.completed_at.as_deref().map(time))
@@ -133,9 +144,7 @@ async fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` asks for a list; there is nothing to run as a test.
     }
-    println!(
-        "| setup | tasks/s, create → completed (noop) | create → start p50 ms | p99 ms |"
-    );
+    println!("| setup | tasks/s, create → completed (noop) | create → start p50 ms | p99 ms |");
     println!("| --- | --- | --- | --- |");
     {
         let cluster = Cluster::start(1, FAST_RAFT).await;

@@ -63,4 +63,20 @@ impl Index {
         }
         picked
     }
+
+    /// When the next task scheduled for later than `at` becomes leasable, if any: a long poll
+    /// sleeps until then rather than polling.
+    pub fn next_due_after(&self, at: Timestamp) -> Option<Timestamp> {
+        self.global
+            .ready
+            .iter()
+            .flat_map(|queues| queues.values())
+            .filter_map(|queue| {
+                queue
+                    .range((Bound::Excluded((at.0, TaskId::MAX)), Bound::Unbounded))
+                    .next()
+            })
+            .map(|&(key, _)| Timestamp(key))
+            .min()
+    }
 }

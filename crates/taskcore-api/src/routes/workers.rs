@@ -28,8 +28,8 @@ use crate::{ApiError, AppState};
 const MAX_WAIT_SECONDS: u64 = 30;
 /// Largest checkpoint.
 const MAX_CHECKPOINT_BYTES: usize = 256 * 1024;
-/// How often a waiting long poll looks again without a change (tasks scheduled for later
-/// become due with time alone).
+/// How often a waiting long poll looks again without a change, at most (it also wakes when
+/// the next task scheduled for later becomes due).
 const RECHECK: Duration = Duration::from_secs(1);
 
 /// The routes of this area.
@@ -190,13 +190,15 @@ pub async fn lease(
     loop {
         s.cluster.read_barrier().await?;
         // Propose only when this node sees something to lease: an idle poll writes nothing.
-        let due = {
+        let now = s.cluster.now();
+        let (due, next_due) = {
             let view = s.cluster.state_machine().read();
             let mut turns = view.turns();
-            !view
-                .index()
-                .pick_leasable(s.cluster.now(), &task_types, 1, &mut turns)
-                .is_empty()
+            let index = view.index();
+            let due = !index
+                .pick_leasable(now, &task_types, 1, &mut turns)
+                .is_empty();
+            (due, index.next_due_after(now))
         };
         if due {
             let cmd = Command::Lease(LeaseTasks {
@@ -227,8 +229,12 @@ pub async fn lease(
         if left.is_zero() || *stopping.borrow_and_update() {
             return Ok(Json(LeaseResponse { tasks: Vec::new() }));
         }
+        // A task scheduled for later (a retry's back-off) becomes due with time alone.
+        let until_due = next_due
+            .map(|t| Duration::from_micros(u64::try_from(t.0 - now.0).unwrap_or(0)))
+            .unwrap_or(RECHECK);
         tokio::select! {
-            _ = tokio::time::timeout(left.min(RECHECK), changes.changed()) => {}
+            _ = tokio::time::timeout(left.min(RECHECK).min(until_due), changes.changed()) => {}
             _ = stopping.changed() => {}
         }
     }

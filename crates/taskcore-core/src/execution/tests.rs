@@ -171,7 +171,13 @@ fn scheduled_tasks_wait_and_types_filter() {
         vec![export],
         "the scheduled task waits"
     );
+    assert_eq!(
+        w.state.index().next_due_after(w.at),
+        Some(T0.plus_micros(100 * SECOND)),
+        "a long poll knows when to look again"
+    );
     w.at = T0.plus_micros(100 * SECOND);
+    assert_eq!(w.state.index().next_due_after(w.at), None);
     let leased = w.lease(5, &[]);
     assert_eq!(ids(&leased), vec![later]);
     assert_eq!(
