@@ -92,7 +92,7 @@ impl StateMachine {
     /// # Errors
     /// sled cannot open the directory, or a stored record does not decode.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = crate::storage::open_db(dir)?;
         Self::open_in(&db)
     }
 

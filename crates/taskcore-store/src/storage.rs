@@ -2,10 +2,30 @@
 //! and the current snapshot, so that one flush covers them all.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use openraft::{Entry, RaftTypeConfig};
 
 use crate::{LogStore, RaftStore, StateMachine, StoreError};
+
+/// How long opening waits for the directory's lock: a database just closed in this process
+/// releases it when sled's flusher thread has noticed, a moment later.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Opens the sled database in `dir`, waiting a little for a lock a closing handle still holds.
+pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let until = Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && Instant::now() < until =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
 
 /// Everything a node keeps on disk.
 pub struct Storage {
@@ -19,7 +39,7 @@ impl Storage {
     /// # Errors
     /// sled cannot open the directory, or a stored record does not decode.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = open_db(dir)?;
         let state_machine = StateMachine::open_in(&db)?;
         Ok(Storage { db, state_machine })
     }
