@@ -51,6 +51,35 @@ pub enum Command {
     Fail(FailAttempt),
     /// The leader ends an attempt whose lease ran out or that ran past its timeout.
     EndAttempt(EndAttempt),
+    /// Create a periodic task.
+    CreatePeriodic {
+        /// Brand id of the request.
+        brand: BrandId,
+        /// Brand name from the token, when the token names this brand.
+        brand_name: Option<String>,
+        /// The creating user.
+        created_by: UserRef,
+        /// Its fields.
+        spec: crate::PeriodicSpec,
+    },
+    /// Change a periodic task.
+    UpdatePeriodic {
+        /// The periodic task.
+        id: crate::PeriodicId,
+        /// The brand of the request.
+        brand: BrandId,
+        /// What changes.
+        patch: crate::PeriodicPatch,
+    },
+    /// Delete a periodic task (the tasks it created stay).
+    DeletePeriodic {
+        /// The periodic task.
+        id: crate::PeriodicId,
+        /// The brand of the request.
+        brand: BrandId,
+    },
+    /// Fire a periodic task: a due run, or a run-now.
+    FirePeriodic(crate::FirePeriodic),
 }
 
 /// A worker's lease request, stamped by the leader.
@@ -283,6 +312,17 @@ pub enum Outcome {
         cancel_requested: bool,
     },
     /// The attempt completed the task.
+    /// A periodic task as created or changed.
+    Periodic(Box<crate::PeriodicTask>),
+    /// The periodic task is gone.
+    PeriodicDeleted,
+    /// A periodic task fired: the task it created, and the schedule moved on.
+    PeriodicFired {
+        /// The periodic task after the fire.
+        periodic: Box<crate::PeriodicTask>,
+        /// The task created.
+        task: Task,
+    },
     AttemptCompleted(Task),
     /// The attempt failed, timed out or lost its lease.
     AttemptEnded {

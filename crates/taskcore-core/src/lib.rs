@@ -14,8 +14,10 @@ mod index;
 mod json;
 mod leases;
 mod leasing;
+mod periodic;
 mod query;
 mod records;
+pub mod schedule;
 mod state;
 mod stats;
 mod task;
@@ -31,13 +33,14 @@ pub use execution::MAX_LEASE_TASKS;
 pub use index::{Entry, Index};
 pub use json::{digest, merge_patch, Json};
 pub use leases::LeaseEntry;
+pub use periodic::{FirePeriodic, PeriodicId, PeriodicPatch, PeriodicSpec, PeriodicTask};
 pub use query::{OrderField, OrderKey, QueryPage, TaskQuery};
 pub use records::{IdempotencyRecord, MemRecords, Records, StorageFault};
 pub use state::{TaskState, IDEMPOTENCY_TTL_MICROS};
 pub use stats::{QueueStats, TypeStat, TypeStats};
 pub use task::{
-    Attempt, AttemptOutcome, BrandRef, Lease, PersistentJob, Priority, Status, Task, TaskMetrics,
-    UserRef,
+    task_id_from, Attempt, AttemptOutcome, BrandRef, Lease, PersistentJob, Priority, Status, Task,
+    TaskMetrics, UserRef,
 };
 pub use time::Timestamp;
 pub use validate::{FieldErrors, TaskTypes};

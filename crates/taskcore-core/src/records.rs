@@ -49,6 +49,12 @@ pub trait Records {
     fn put_idempotency(&mut self, brand: BrandId, key: &str, record: &IdempotencyRecord);
     /// Forgets an idempotency key.
     fn delete_idempotency(&mut self, brand: BrandId, key: &str);
+
+    /// Writes a periodic task (they are read from memory, never from here).
+    fn put_periodic(&mut self, p: &crate::PeriodicTask);
+
+    /// Deletes a periodic task.
+    fn delete_periodic(&mut self, id: crate::PeriodicId);
 }
 
 /// Records in memory, for tests, benchmarks and property checks.
@@ -58,6 +64,8 @@ pub struct MemRecords {
     pub tasks: BTreeMap<TaskId, Task>,
     /// Idempotency keys by brand and key.
     pub keys: BTreeMap<(BrandId, String), IdempotencyRecord>,
+    /// Periodic tasks by id.
+    pub periodic: BTreeMap<crate::PeriodicId, crate::PeriodicTask>,
 }
 
 impl Records for MemRecords {
@@ -82,5 +90,13 @@ impl Records for MemRecords {
     }
     fn delete_idempotency(&mut self, brand: BrandId, key: &str) {
         self.keys.remove(&(brand, key.to_owned()));
+    }
+
+    fn put_periodic(&mut self, p: &crate::PeriodicTask) {
+        self.periodic.insert(p.id, p.clone());
+    }
+
+    fn delete_periodic(&mut self, id: crate::PeriodicId) {
+        self.periodic.remove(&id);
     }
 }

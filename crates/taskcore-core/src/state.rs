@@ -1,12 +1,12 @@
 //! The replicated state machine: applies committed proposals, deterministically.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::validate::MAX_CONTEXT_BYTES;
 use crate::{
     digest, merge_patch, AttemptOutcome, BrandId, BrandRef, Command, CreateTask, FieldErrors,
-    IdempotencyRecord, Index, Json, Outcome, Proposal, Records, Refusal, RetryTask, Status,
-    StorageFault, Task, TaskId, Timestamp, UpdateTask,
+    IdempotencyRecord, Index, Json, Outcome, PeriodicId, PeriodicTask, Proposal, Records, Refusal,
+    RetryTask, Status, StorageFault, Task, TaskId, Timestamp, UpdateTask,
 };
 
 /// How long an idempotency key is remembered.
@@ -26,6 +26,9 @@ pub struct TaskState {
     keys_by_age: BTreeSet<(Timestamp, BrandId, String)>,
     /// Per priority, the brand whose task was leased last (brands take turns).
     pub(crate) turns: [BrandId; 4],
+    /// Every periodic task (they are few; each is also stored).
+    pub(crate) periodic: BTreeMap<PeriodicId, PeriodicTask>,
+    pub(crate) next_periodic_id: PeriodicId,
 }
 
 impl TaskState {
@@ -66,6 +69,27 @@ impl TaskState {
     /// Per priority, the brand served last by a lease (kept with the state: it decides).
     pub fn turns(&self) -> [BrandId; 4] {
         self.turns
+    }
+
+    /// Sets the periodic tasks and their id counter, as read back from storage.
+    pub fn set_periodic(
+        &mut self,
+        next_id: PeriodicId,
+        tasks: impl IntoIterator<Item = PeriodicTask>,
+    ) {
+        self.periodic = tasks.into_iter().map(|p| (p.id, p)).collect();
+        let after_last = self.periodic.keys().next_back().map_or(1, |id| id + 1);
+        self.next_periodic_id = next_id.max(after_last);
+    }
+
+    /// The id the next periodic task gets.
+    pub fn next_periodic_id(&self) -> PeriodicId {
+        self.next_periodic_id.max(1)
+    }
+
+    /// Every periodic task, by id.
+    pub fn periodic(&self) -> &BTreeMap<PeriodicId, PeriodicTask> {
+        &self.periodic
     }
 
     /// Sets the brands served last, as read back from storage.
@@ -110,6 +134,17 @@ impl TaskState {
             Command::Complete(c) => self.complete(c, at, rec),
             Command::Fail(f) => self.fail(f, at, rec),
             Command::EndAttempt(e) => self.end_attempt(e, at, rec),
+            Command::CreatePeriodic {
+                brand,
+                brand_name,
+                created_by,
+                spec,
+            } => Ok(self.create_periodic(*brand, brand_name.as_deref(), created_by, spec, at, rec)),
+            Command::UpdatePeriodic { id, brand, patch } => {
+                Ok(self.update_periodic(*id, *brand, patch, at, rec))
+            }
+            Command::DeletePeriodic { id, brand } => Ok(self.delete_periodic(*id, *brand, rec)),
+            Command::FirePeriodic(f) => self.fire_periodic(f, at, rec),
         }
     }
 
@@ -132,7 +167,7 @@ impl TaskState {
         self.index.insert(task);
     }
 
-    fn create<R: Records>(
+    pub(crate) fn create<R: Records>(
         &mut self,
         c: &CreateTask,
         at: Timestamp,

@@ -271,3 +271,14 @@ impl Task {
         self.persistent_job.as_ref().is_some_and(|j| j.can_resume)
     }
 }
+
+/// A `task_id` from twelve random bytes drawn by the proposer: `task_` and twelve characters of
+/// `[a-z0-9]`.
+pub fn task_id_from(random: [u8; 12]) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let suffix: String = random
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    format!("task_{suffix}")
+}

@@ -1,5 +1,6 @@
 //! The root of the leader's actors: it hears every lease change the state machine applies and
-//! hands each to the supervisor of the task's priority queue.
+//! hands each to the supervisor of the task's priority queue, and wakes the periodic-task actor
+//! when schedules change.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,9 +9,10 @@ use std::time::Duration;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use taskcore_core::{LeaseEntry, Priority, TaskId};
-use taskcore_store::{LeaseChanges, LeaseEvent};
+use taskcore_store::{LeaseChanges, StateEvent};
 use tokio::sync::broadcast;
 
+use crate::periodic_actor::{PeriodicActor, PeriodicArgs, PeriodicMsg};
 use crate::queue_supervisor::{QueueArgs, QueueMsg, QueueSupervisor};
 use crate::scheduler::Context;
 
@@ -27,6 +29,8 @@ pub enum DispatcherMsg {
     Changes(LeaseChanges),
     /// Read every lease again (the state was replaced, or changes were missed).
     Resync,
+    /// Periodic tasks changed.
+    PeriodicChanged,
     /// The tasks whose attempts are supervised, per priority (low to critical).
     Tracked(RpcReplyPort<[Vec<TaskId>; 4]>),
 }
@@ -43,6 +47,7 @@ pub struct DispatcherState {
     queue_of: HashMap<ActorId, usize>,
     placed: HashMap<TaskId, usize>,
     events: Option<JoinHandle<()>>,
+    periodic: Option<ActorRef<PeriodicMsg>>,
 }
 
 impl DispatcherState {
@@ -65,6 +70,26 @@ impl DispatcherState {
             self.queues.push(queue);
         }
         Ok(())
+    }
+
+    async fn spawn_periodic(
+        &mut self,
+        myself: &ActorRef<DispatcherMsg>,
+    ) -> Result<(), ActorProcessingErr> {
+        let name = format!("{}-periodic", self.ctx.config.name);
+        let args = PeriodicArgs {
+            ctx: self.ctx.clone(),
+        };
+        let (actor, _) =
+            Actor::spawn_linked(Some(name), PeriodicActor, args, myself.get_cell()).await?;
+        self.periodic = Some(actor);
+        Ok(())
+    }
+
+    fn periodic_changed(&self) {
+        if let Some(p) = &self.periodic {
+            let _ = p.cast(PeriodicMsg::Changed);
+        }
     }
 
     /// Every lease of the replicated state, by queue.
@@ -110,14 +135,15 @@ impl DispatcherState {
 
 /// Forwards the state machine's lease events to the dispatcher until either goes away.
 fn forward(
-    mut events: broadcast::Receiver<LeaseEvent>,
+    mut events: broadcast::Receiver<StateEvent>,
     dispatcher: ActorRef<DispatcherMsg>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let msg = match events.recv().await {
-                Ok(LeaseEvent::Changed(changes)) => DispatcherMsg::Changes(changes),
-                Ok(LeaseEvent::Replaced) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                Ok(StateEvent::Changed(changes)) => DispatcherMsg::Changes(changes),
+                Ok(StateEvent::PeriodicChanged) => DispatcherMsg::PeriodicChanged,
+                Ok(StateEvent::Replaced) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     DispatcherMsg::Resync
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -141,17 +167,19 @@ impl Actor for Dispatcher {
     ) -> Result<DispatcherState, ActorProcessingErr> {
         // Subscribe before reading the leases: a change applied in between arrives after the
         // full read, and replaying it converges on the same state.
-        let events = args.ctx.cluster.state_machine().lease_events();
+        let events = args.ctx.cluster.state_machine().state_events();
         let mut state = DispatcherState {
             ctx: args.ctx,
             queues: Vec::with_capacity(4),
             queue_of: HashMap::new(),
             placed: HashMap::new(),
             events: None,
+            periodic: None,
         };
         for p in 0..PRIORITIES.len() {
             state.spawn_queue(&myself, p).await?;
         }
+        state.spawn_periodic(&myself).await?;
         state.events = Some(forward(events, myself.clone()));
         state.resync();
         Ok(state)
@@ -179,7 +207,11 @@ impl Actor for Dispatcher {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             DispatcherMsg::Changes(changes) => state.apply(&changes),
-            DispatcherMsg::Resync => state.resync(),
+            DispatcherMsg::Resync => {
+                state.resync();
+                state.periodic_changed();
+            }
+            DispatcherMsg::PeriodicChanged => state.periodic_changed(),
             DispatcherMsg::Tracked(reply) => {
                 let mut tracked: [Vec<TaskId>; 4] = Default::default();
                 for (p, queue) in state.queues.iter().enumerate() {
@@ -208,6 +240,14 @@ impl Actor for Dispatcher {
             | SupervisionEvent::ActorTerminated(cell, ..) => cell,
             _ => return Ok(()),
         };
+        if state
+            .periodic
+            .as_ref()
+            .is_some_and(|p| p.get_id() == cell.get_id())
+        {
+            tracing::warn!("the periodic-task actor died; restarting it");
+            return state.spawn_periodic(&myself).await;
+        }
         let Some(p) = state.queue_of.remove(&cell.get_id()) else {
             return Ok(());
         };

@@ -8,6 +8,10 @@ use taskcore_core::{BrandId, TaskId};
 pub const TASK: u8 = b't';
 /// Prefix of idempotency keys: `k` + brand + key.
 pub const IDEMPOTENCY: u8 = b'k';
+/// Prefix of periodic tasks: `p` + id.
+pub const PERIODIC: u8 = b'p';
+/// Key of the periodic-task id counter.
+pub const NEXT_PERIODIC_ID: &[u8] = b"m/next_periodic_id";
 /// Key of the id counter.
 pub const NEXT_ID: &[u8] = b"m/next_id";
 /// Key of the brands served last by leases, one per priority.
@@ -18,6 +22,13 @@ pub const LAST_AT: &[u8] = b"m/last_at";
 /// The key of a task record.
 pub fn task(id: TaskId) -> [u8; 9] {
     let mut k = [TASK; 9];
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The key of a periodic task.
+pub fn periodic(id: u64) -> [u8; 9] {
+    let mut k = [PERIODIC; 9];
     k[1..].copy_from_slice(&id.to_be_bytes());
     k
 }

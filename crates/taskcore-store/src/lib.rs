@@ -22,7 +22,7 @@ pub use codec::CodecError;
 pub use execution_stats::{DurationHistogram, ExecutionStats, DURATION_BUCKETS};
 pub use log_store::LogStore;
 pub use raft_state_machine::RaftStore;
-pub use state_machine::{LeaseChanges, LeaseEvent, StateMachine, StateView};
+pub use state_machine::{LeaseChanges, StateEvent, StateMachine, StateView};
 pub use storage::Storage;
 
 /// Every key and value of the state-machine tree: the content of a snapshot.

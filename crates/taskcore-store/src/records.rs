@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use taskcore_core::{BrandId, IdempotencyRecord, Records, StorageFault, Task, TaskId, Timestamp};
+use taskcore_core::{
+    BrandId, IdempotencyRecord, PeriodicId, PeriodicTask, Records, StorageFault, Task, TaskId,
+    TaskState,
+};
 
 use crate::{codec, keys, StoreError};
 
@@ -12,6 +15,7 @@ pub(crate) struct BatchRecords<'a> {
     tree: &'a sled::Tree,
     tasks: HashMap<TaskId, Option<Task>>,
     keys: HashMap<(BrandId, String), Option<IdempotencyRecord>>,
+    periodic: HashMap<PeriodicId, Option<PeriodicTask>>,
 }
 
 impl<'a> BatchRecords<'a> {
@@ -20,16 +24,18 @@ impl<'a> BatchRecords<'a> {
             tree,
             tasks: HashMap::new(),
             keys: HashMap::new(),
+            periodic: HashMap::new(),
         }
     }
 
-    /// Turns the pending writes, the id counter and the clock into one sled batch.
-    pub(crate) fn into_batch(
-        self,
-        next_id: TaskId,
-        last_at: Timestamp,
-        turns: [BrandId; 4],
-    ) -> Result<sled::Batch, StoreError> {
+    /// Whether the batch changed a periodic task (the leader's scheduler then looks again).
+    pub(crate) fn changed_periodic(&self) -> bool {
+        !self.periodic.is_empty()
+    }
+
+    /// Turns the pending writes and the state's counters, clock and turns into one sled batch.
+    pub(crate) fn into_batch(self, state: &TaskState) -> Result<sled::Batch, StoreError> {
+        let (next_id, last_at, turns) = (state.next_id(), state.last_at(), state.turns());
         let mut batch = sled::Batch::default();
         for (id, task) in self.tasks {
             match task {
@@ -43,6 +49,16 @@ impl<'a> BatchRecords<'a> {
                 None => batch.remove(keys::idempotency(brand, &key)),
             }
         }
+        for (id, p) in self.periodic {
+            match p {
+                Some(p) => batch.insert(&keys::periodic(id)[..], codec::encode(&p)?),
+                None => batch.remove(&keys::periodic(id)[..]),
+            }
+        }
+        batch.insert(
+            keys::NEXT_PERIODIC_ID,
+            &state.next_periodic_id().to_be_bytes()[..],
+        );
         batch.insert(keys::NEXT_ID, &next_id.to_be_bytes()[..]);
         batch.insert(keys::LAST_AT, &last_at.0.to_be_bytes()[..]);
         let turns: Vec<u8> = turns.iter().flat_map(|b| b.to_be_bytes()).collect();
@@ -101,5 +117,13 @@ impl Records for BatchRecords<'_> {
 
     fn delete_idempotency(&mut self, brand: BrandId, key: &str) {
         self.keys.insert((brand, key.to_owned()), None);
+    }
+
+    fn put_periodic(&mut self, p: &PeriodicTask) {
+        self.periodic.insert(p.id, Some(p.clone()));
+    }
+
+    fn delete_periodic(&mut self, id: PeriodicId) {
+        self.periodic.insert(id, None);
     }
 }

@@ -14,12 +14,14 @@ use crate::{codec, keys, StoreError};
 /// holds none any more).
 pub type LeaseChanges = Arc<[(TaskId, Option<LeaseEntry>)]>;
 
-/// What the state machine tells the leader's scheduler after applying.
+/// What the state machine tells the leader's scheduler after applying a batch.
 #[derive(Clone, Debug)]
-pub enum LeaseEvent {
+pub enum StateEvent {
     /// Leases granted, renewed or ended by one batch.
     Changed(LeaseChanges),
-    /// The whole state was replaced (a snapshot was installed): read every lease again.
+    /// Periodic tasks were created, changed, deleted or fired: read them again.
+    PeriodicChanged,
+    /// The whole state was replaced (a snapshot was installed): read everything again.
     Replaced,
 }
 
@@ -37,7 +39,7 @@ struct Inner {
     /// Bumped after every applied batch, for those who wait for a change (long polls).
     changes: tokio::sync::watch::Sender<u64>,
     /// The leases each batch changed, for the leader's scheduler.
-    leases: broadcast::Sender<LeaseEvent>,
+    leases: broadcast::Sender<StateEvent>,
     /// Execution figures for `/metrics`.
     stats: ExecutionStats,
     db: sled::Db,
@@ -56,6 +58,11 @@ impl StateView<'_> {
     /// The index of every task.
     pub fn index(&self) -> &Index {
         self.state.index()
+    }
+
+    /// Every periodic task, by id.
+    pub fn periodic(&self) -> &std::collections::BTreeMap<u64, taskcore_core::PeriodicTask> {
+        self.state.periodic()
     }
 
     /// Per priority, the brand a lease served last.
@@ -158,8 +165,8 @@ impl StateMachine {
         result
     }
 
-    /// A receiver of the lease changes of every batch applied from now on.
-    pub fn lease_events(&self) -> broadcast::Receiver<LeaseEvent> {
+    /// A receiver of the lease and periodic-task changes of every batch applied from now on.
+    pub fn state_events(&self) -> broadcast::Receiver<StateEvent> {
         self.inner.leases.subscribe()
     }
 
@@ -205,7 +212,7 @@ impl StateMachine {
         inner.db.flush()?;
         *state = load(&inner.tree)?;
         state.take_lease_changes();
-        let _ = inner.leases.send(LeaseEvent::Replaced);
+        let _ = inner.leases.send(StateEvent::Replaced);
         tracing::info!(
             tasks = state.index().len(),
             "state machine replaced from a snapshot"
@@ -259,7 +266,8 @@ fn apply_locked(
         };
         outcomes.push(outcome);
     }
-    let mut batch = records.into_batch(state.next_id(), state.last_at(), state.turns())?;
+    let periodic_changed = records.changed_periodic();
+    let mut batch = records.into_batch(state)?;
     for (k, v) in meta {
         batch.insert(k, v);
     }
@@ -269,11 +277,14 @@ fn apply_locked(
     for outcome in outcomes.iter().flatten() {
         inner.stats.count(outcome);
     }
+    // Nobody listening (a follower) is fine: the leader's scheduler reads everything when it
+    // starts.
     let changes = state.take_lease_changes();
     if !changes.is_empty() {
-        // Nobody listening (a follower) is fine: the leader's scheduler reads them all when it
-        // starts.
-        let _ = inner.leases.send(LeaseEvent::Changed(changes.into()));
+        let _ = inner.leases.send(StateEvent::Changed(changes.into()));
+    }
+    if periodic_changed {
+        let _ = inner.leases.send(StateEvent::PeriodicChanged);
     }
     Ok(outcomes)
 }
@@ -309,6 +320,19 @@ fn load(tree: &sled::Tree) -> Result<TaskState, StoreError> {
         }
     }
     let mut state = TaskState::restore(next_id, Timestamp(last_at as i64), tasks, idem);
+    let mut periodic = Vec::new();
+    for item in tree.scan_prefix([keys::PERIODIC]) {
+        let (k, v) = item?;
+        periodic.push(codec::decode(&v).map_err(|source| StoreError::Corrupt {
+            key: format!("{k:?}"),
+            source,
+        })?);
+    }
+    let next_periodic_id = tree
+        .get(keys::NEXT_PERIODIC_ID)?
+        .and_then(|v| keys::u64_value(&v))
+        .unwrap_or(1);
+    state.set_periodic(next_periodic_id, periodic);
     if let Some(v) = tree.get(keys::TURNS)? {
         let mut turns = [0u64; 4];
         for (turn, chunk) in turns.iter_mut().zip(v.chunks_exact(8)) {

@@ -5,7 +5,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rand::Rng;
 use serde_json::Value;
 use taskcore_core::validate::{parse_create, parse_retry, parse_update};
 use taskcore_core::{
@@ -73,12 +72,7 @@ async fn resolve_id(s: &AppState, raw: &str) -> Result<TaskId, ApiError> {
 }
 
 fn random_task_id() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::thread_rng();
-    let suffix: String = (0..12)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-        .collect();
-    format!("task_{suffix}")
+    taskcore_core::task_id_from(rand::random())
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

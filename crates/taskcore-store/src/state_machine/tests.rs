@@ -144,3 +144,69 @@ fn the_turns_of_the_lease_queues_survive_a_reopen() {
         "the leased task is running after the reopen"
     );
 }
+
+#[test]
+fn periodic_tasks_and_their_counter_survive_a_reopen_and_signal_the_scheduler() {
+    use taskcore_core::schedule::Schedule;
+    use taskcore_core::{FirePeriodic, PeriodicSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let at = Timestamp(1_700_000_000_000_000);
+    let fired;
+    {
+        let sm = StateMachine::open(dir.path()).unwrap();
+        let mut events = sm.state_events();
+        let spec = PeriodicSpec {
+            name: "hourly".into(),
+            task_type: "data_export".into(),
+            priority: Priority::Normal,
+            description: String::new(),
+            context_data: Json::empty_object(),
+            max_retries: 3,
+            timeout_minutes: 60,
+            schedule: Schedule::Interval(3600),
+            timezone: "UTC".into(),
+            enabled: true,
+            start_at: None,
+            expires_at: None,
+            one_off: false,
+        };
+        let created = Proposal {
+            at,
+            cmd: Command::CreatePeriodic {
+                brand: 9,
+                brand_name: None,
+                created_by: UserRef {
+                    id: 1,
+                    username: "martin".into(),
+                },
+                spec,
+            },
+        };
+        let Outcome::Periodic(p) = sm.apply_batch(&[created]).unwrap().remove(0) else {
+            panic!()
+        };
+        assert!(matches!(events.try_recv(), Ok(StateEvent::PeriodicChanged)));
+        let due = p.next_run_at.unwrap();
+        let fire = Proposal {
+            at: due,
+            cmd: Command::FirePeriodic(FirePeriodic {
+                id: p.id,
+                due: Some(due),
+                brand: None,
+                task_id: "task_periodic001".into(),
+            }),
+        };
+        let Outcome::PeriodicFired { periodic, .. } = sm.apply_batch(&[fire]).unwrap().remove(0)
+        else {
+            panic!()
+        };
+        fired = periodic;
+    }
+    let sm = StateMachine::open(dir.path()).unwrap();
+    let view = sm.read();
+    assert_eq!(view.periodic().get(&fired.id), Some(&*fired));
+    assert_eq!(view.index().len(), 1, "the fired task is there too");
+    drop(view);
+    let again = sm.inner.state.read().unwrap().next_periodic_id();
+    assert_eq!(again, fired.id + 1, "ids are never reused");
+}

@@ -241,6 +241,10 @@ fn check_transition(
             assert_eq!(status_of(before, t.id), Some(Status::Running));
             assert_eq!(t.status, Status::Completed);
         }
+        Outcome::AttemptEnded { task, .. } if task.status == Status::Cancelled => {
+            assert_eq!(status_of(before, task.id), Some(Status::Cancelled));
+            assert!(task.lease.is_none(), "a cancelled task's lease is dropped");
+        }
         Outcome::AttemptEnded {
             task, will_retry, ..
         } => {
@@ -252,6 +256,13 @@ fn check_transition(
             };
             assert_eq!(task.status, expected);
             assert!(task.retry_count <= task.max_retries);
+        }
+        Outcome::Periodic(_) | Outcome::PeriodicDeleted => {
+            assert_eq!(before.tasks, after.tasks, "schedules change no task");
+        }
+        Outcome::PeriodicFired { task, .. } => {
+            assert!(task.periodic_task.is_some());
+            assert_eq!(after.tasks.len(), before.tasks.len() + 1);
         }
     }
 }
