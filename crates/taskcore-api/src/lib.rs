@@ -112,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::tasks::routes())
         .merge(routes::cluster::routes())
         .merge(routes::workers::routes())
+        .merge(routes::periodic::routes())
         .merge(routes::ops::routes())
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route_layer(axum::middleware::from_fn(metrics::record))

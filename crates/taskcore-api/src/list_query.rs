@@ -75,15 +75,48 @@ impl ListRequest {
     /// # Errors
     /// [`ApiError::InvalidPage`] for a page past the last.
     pub fn paginate(&mut self, count: usize) -> Result<(usize, usize), ApiError> {
-        let pages = count.div_ceil(self.page_size).max(1);
-        let page = match self.page {
-            PageNumber::Last => pages,
-            PageNumber::Number(n) if n <= pages => n,
-            PageNumber::Number(_) => return Err(ApiError::InvalidPage),
-        };
+        let (page, pages) = page_window(self.page, self.page_size, count)?;
         self.query.offset = (page - 1) * self.page_size;
         self.query.limit = self.page_size;
         Ok((page, pages))
+    }
+}
+
+/// The page asked for and its size, from `page` and `page_size`.
+///
+/// # Errors
+/// [`ApiError::InvalidPage`] for a page number that is not a positive integer or `last`.
+pub fn pagination(params: &Params) -> Result<(PageNumber, usize), ApiError> {
+    let page = match params.get("page").map(str::trim) {
+        None => PageNumber::Number(1),
+        Some("last") => PageNumber::Last,
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => PageNumber::Number(n),
+            _ => return Err(ApiError::InvalidPage),
+        },
+    };
+    let page_size = params
+        .get("page_size")
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .filter(|&n| n >= 1)
+        .map_or(DEFAULT_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE));
+    Ok((page, page_size))
+}
+
+/// The page number and the number of pages of a result of `count` matches.
+///
+/// # Errors
+/// [`ApiError::InvalidPage`] for a page past the last.
+pub fn page_window(
+    page: PageNumber,
+    page_size: usize,
+    count: usize,
+) -> Result<(usize, usize), ApiError> {
+    let pages = count.div_ceil(page_size).max(1);
+    match page {
+        PageNumber::Last => Ok((pages, pages)),
+        PageNumber::Number(n) if n <= pages => Ok((n, pages)),
+        PageNumber::Number(_) => Err(ApiError::InvalidPage),
     }
 }
 
@@ -211,19 +244,7 @@ pub fn parse_list(params: &Params, brand: u64, types: &TaskTypes) -> Result<List
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let page = match params.get("page").map(str::trim) {
-        None => PageNumber::Number(1),
-        Some("last") => PageNumber::Last,
-        Some(n) => match n.parse::<usize>() {
-            Ok(n) if n >= 1 => PageNumber::Number(n),
-            _ => return Err(ApiError::InvalidPage),
-        },
-    };
-    let page_size = params
-        .get("page_size")
-        .and_then(|s| s.trim().parse::<usize>().ok())
-        .filter(|&n| n >= 1)
-        .map_or(DEFAULT_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE));
+    let (page, page_size) = pagination(params)?;
     Ok(ListRequest {
         query,
         page,

@@ -141,3 +141,43 @@ pub fn type_stats(s: &TypeStats) -> wire::TypeStats {
             .collect(),
     }
 }
+
+/// A periodic task as every endpoint renders it.
+pub fn periodic(p: &taskcore_core::PeriodicTask) -> wire::PeriodicTaskBody {
+    use taskcore_core::schedule::Schedule;
+    let s = &p.spec;
+    wire::PeriodicTaskBody {
+        id: p.id,
+        name: s.name.clone(),
+        task_type: s.task_type.clone(),
+        priority: wire_priority(s.priority),
+        description: s.description.clone(),
+        context_data: s.context_data.0.clone(),
+        max_retries: s.max_retries,
+        timeout_minutes: s.timeout_minutes,
+        schedule: match &s.schedule {
+            Schedule::Cron(c) => wire::ScheduleBody {
+                cron: Some(c.clone()),
+                interval_seconds: None,
+            },
+            Schedule::Interval(n) => wire::ScheduleBody {
+                cron: None,
+                interval_seconds: Some(*n),
+            },
+        },
+        timezone: s.timezone.clone(),
+        enabled: s.enabled,
+        start_at: time(s.start_at),
+        expires_at: time(s.expires_at),
+        one_off: s.one_off,
+        last_run_at: time(p.last_run_at),
+        next_run_at: time(p.next_run_at),
+        total_run_count: p.total_run_count,
+        brand: wire::BrandBody {
+            id: p.brand.id,
+            name: p.brand.name.clone(),
+        },
+        created_at: p.created_at.to_rfc3339(),
+        updated_at: p.updated_at.to_rfc3339(),
+    }
+}

@@ -142,13 +142,13 @@ pub struct RetryOptions {
 }
 
 /// Reads one field of a body, recording an error when it is present but invalid.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     body: &'a Map<String, Value>,
-    errors: FieldErrors,
+    pub(crate) errors: FieldErrors,
 }
 
 impl<'a> Fields<'a> {
-    fn new(body: &'a Map<String, Value>) -> Self {
+    pub(crate) fn new(body: &'a Map<String, Value>) -> Self {
         Fields {
             body,
             errors: FieldErrors::default(),
@@ -156,7 +156,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The field's value; `None` when absent. A `null` is an error unless `nullable`.
-    fn get(&mut self, name: &str, nullable: bool) -> Option<&'a Value> {
+    pub(crate) fn get(&mut self, name: &str, nullable: bool) -> Option<&'a Value> {
         let value = self.body.get(name)?;
         if value.is_null() && !nullable {
             self.errors.add(name, NOT_NULL);
@@ -165,7 +165,7 @@ impl<'a> Fields<'a> {
         Some(value)
     }
 
-    fn string(&mut self, name: &str) -> Option<&'a str> {
+    pub(crate) fn string(&mut self, name: &str) -> Option<&'a str> {
         let value = self.get(name, false)?;
         let s = value.as_str();
         if s.is_none() {
@@ -188,11 +188,11 @@ impl<'a> Fields<'a> {
         parsed
     }
 
-    fn priority(&mut self, name: &str) -> Option<Priority> {
+    pub(crate) fn priority(&mut self, name: &str) -> Option<Priority> {
         self.choice(name, Priority::parse, &Priority::ALL.map(Priority::as_str))
     }
 
-    fn task_type(&mut self, types: &TaskTypes) -> Option<String> {
+    pub(crate) fn task_type(&mut self, types: &TaskTypes) -> Option<String> {
         let s = self.string("task_type")?;
         if !types.contains(s) {
             self.errors.add("task_type", invalid_choice(&types.0));
@@ -201,7 +201,7 @@ impl<'a> Fields<'a> {
         Some(s.to_owned())
     }
 
-    fn description(&mut self) -> Option<String> {
+    pub(crate) fn description(&mut self) -> Option<String> {
         let s = self.string("description")?;
         if s.chars().count() > MAX_DESCRIPTION_CHARS {
             self.errors.add(
@@ -213,7 +213,7 @@ impl<'a> Fields<'a> {
         Some(s.to_owned())
     }
 
-    fn object(&mut self, name: &str, max_bytes: usize) -> Option<Json> {
+    pub(crate) fn object(&mut self, name: &str, max_bytes: usize) -> Option<Json> {
         let value = self.get(name, false)?;
         if !value.is_object() {
             self.errors.add(name, NOT_OBJECT);
@@ -222,7 +222,7 @@ impl<'a> Fields<'a> {
         check_object_size(name, value, max_bytes, &mut self.errors)
     }
 
-    fn integer(&mut self, name: &str, (min, max): (u32, u32)) -> Option<u32> {
+    pub(crate) fn integer(&mut self, name: &str, (min, max): (u32, u32)) -> Option<u32> {
         let value = self.get(name, false)?;
         let n: Option<i128> = match value {
             Value::Number(n) => n
@@ -258,7 +258,7 @@ impl<'a> Fields<'a> {
         u32::try_from(n).ok()
     }
 
-    fn datetime(&mut self, name: &str) -> Option<Option<Timestamp>> {
+    pub(crate) fn datetime(&mut self, name: &str) -> Option<Option<Timestamp>> {
         let value = self.get(name, true)?;
         if value.is_null() {
             return Some(None);
@@ -271,7 +271,7 @@ impl<'a> Fields<'a> {
         Some(parsed)
     }
 
-    fn boolean(&mut self, name: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, name: &str) -> Option<bool> {
         let value = self.get(name, false)?;
         let b = match value {
             Value::Bool(b) => Some(*b),
@@ -395,6 +395,8 @@ pub fn parse_retry(body: &Map<String, Value>) -> Result<RetryOptions, FieldError
     };
     f.errors.into_result(options)
 }
+
+pub mod periodic;
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 
 mod cluster;
 mod error;
+mod periodic;
 mod stats;
 mod task;
 mod worker;
@@ -15,6 +16,7 @@ pub use cluster::{
     NodeAddrBody, ReplicationBody,
 };
 pub use error::ErrorBody;
+pub use periodic::{PeriodicTaskBody, PeriodicTaskRequest, ScheduleBody};
 pub use stats::{PerPriority, PerStatus, QueueCounts, QueueStats, TypeStat, TypeStats};
 pub use task::{
     AttemptBody, BrandBody, CancelResponse, MetricsBody, NewTask, Page, PersistentJobBody,

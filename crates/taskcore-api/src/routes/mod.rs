@@ -7,6 +7,7 @@ use crate::AppState;
 
 pub mod cluster;
 pub mod ops;
+pub mod periodic;
 pub mod tasks;
 pub mod workers;
 
