@@ -9,8 +9,8 @@ use serde::Serialize;
 use taskcore_wire::{
     CancelResponse, ClusterStatusBody, CompleteRequest, ErrorBody, FailRequest, FailResponse,
     HeartbeatRequest, HeartbeatResponse, InitRequest, LearnerRequest, LeaseRequest, LeaseResponse,
-    MembershipRequest, NewTask, Page, QueueStats, RetryRequest, RetryResponse, TaskBody, TaskPatch,
-    TypeStats,
+    MembershipRequest, NewTask, Page, PeriodicTaskBody, PeriodicTaskRequest, QueueStats,
+    RetryRequest, RetryResponse, TaskBody, TaskPatch, TypeStats,
 };
 
 /// How long a worker's report (heartbeat, complete, fail) may take before it is tried elsewhere.
@@ -132,6 +132,70 @@ impl Client {
         body: &B,
     ) -> Result<T, ClientError> {
         self.send(self.request(method, path).json(body)).await
+    }
+
+    /// `GET /periodic-tasks/` with these query parameters.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn list_periodic(
+        &self,
+        query: &[(&str, &str)],
+    ) -> Result<Page<PeriodicTaskBody>, ClientError> {
+        self.send(self.request(Method::GET, "/periodic-tasks/").query(query))
+            .await
+    }
+
+    /// `GET /periodic-tasks/{id}/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn get_periodic(&self, id: u64) -> Result<PeriodicTaskBody, ClientError> {
+        self.send(self.request(Method::GET, &format!("/periodic-tasks/{id}/")))
+            .await
+    }
+
+    /// `POST /periodic-tasks/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn create_periodic(
+        &self,
+        req: &PeriodicTaskRequest,
+    ) -> Result<PeriodicTaskBody, ClientError> {
+        self.send_json(Method::POST, "/periodic-tasks/", req).await
+    }
+
+    /// `PATCH /periodic-tasks/{id}/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn update_periodic(
+        &self,
+        id: u64,
+        req: &PeriodicTaskRequest,
+    ) -> Result<PeriodicTaskBody, ClientError> {
+        self.send_json(Method::PATCH, &format!("/periodic-tasks/{id}/"), req)
+            .await
+    }
+
+    /// `DELETE /periodic-tasks/{id}/`.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn delete_periodic(&self, id: u64) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, &format!("/periodic-tasks/{id}/")))
+            .await
+    }
+
+    /// `POST /periodic-tasks/{id}/run-now/`: the task it created.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn run_periodic_now(&self, id: u64) -> Result<TaskBody, ClientError> {
+        let path = format!("/periodic-tasks/{id}/run-now/");
+        self.send_json(Method::POST, &path, &serde_json::json!({}))
+            .await
     }
 
     /// `POST /workers/lease/`: waits up to `wait_seconds` for tasks.

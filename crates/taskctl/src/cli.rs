@@ -42,6 +42,84 @@ pub enum Command {
     /// Cluster membership and state (admin token).
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Periodic tasks: schedules that create tasks.
+    #[command(subcommand)]
+    Periodic(PeriodicCommand),
+}
+
+/// `taskctl periodic …`.
+#[derive(Subcommand, Debug)]
+pub enum PeriodicCommand {
+    /// List the brand's periodic tasks.
+    List,
+    /// Show one periodic task.
+    Get {
+        /// Its id.
+        id: u64,
+    },
+    /// Create a periodic task (`--cron` or `--every`).
+    Create(PeriodicCreateArgs),
+    /// Pause: no run until resumed.
+    Pause {
+        /// Its id.
+        id: u64,
+    },
+    /// Resume a paused periodic task (missed runs are not caught up).
+    Resume {
+        /// Its id.
+        id: u64,
+    },
+    /// Delete a periodic task (the tasks it created stay).
+    Delete {
+        /// Its id.
+        id: u64,
+    },
+    /// Run it once now, leaving its schedule alone.
+    RunNow {
+        /// Its id.
+        id: u64,
+    },
+}
+
+/// `taskctl periodic create`.
+#[derive(Args, Debug)]
+pub struct PeriodicCreateArgs {
+    /// Unique within the brand.
+    #[arg(long)]
+    pub name: String,
+    /// The type of the tasks it creates.
+    #[arg(long)]
+    pub task_type: String,
+    /// A 5-field cron expression, such as "0 9 * * MON".
+    #[arg(long, conflicts_with = "every", required_unless_present = "every")]
+    pub cron: Option<String>,
+    /// Every this many seconds.
+    #[arg(long)]
+    pub every: Option<u64>,
+    /// IANA time zone of the cron expression.
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// low, normal, high or critical.
+    #[arg(long)]
+    pub priority: Option<String>,
+    /// Description of its tasks.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Input of its tasks, a JSON object.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// No run before (RFC 3339).
+    #[arg(long)]
+    pub start_at: Option<String>,
+    /// No run after (RFC 3339).
+    #[arg(long)]
+    pub expires_at: Option<String>,
+    /// Run once, then disable.
+    #[arg(long)]
+    pub one_off: bool,
+    /// Create it paused.
+    #[arg(long)]
+    pub disabled: bool,
 }
 
 /// `taskctl cluster …`.

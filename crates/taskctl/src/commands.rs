@@ -27,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tasks(cmd) => tasks(&client, cmd, cli.json).await,
         Command::Stats(cmd) => stats(&client, cmd, cli.json).await,
         Command::Cluster(cmd) => crate::cluster::run(&client, cmd, cli.json).await,
+        Command::Periodic(cmd) => crate::periodic::run(&client, cmd, cli.json).await,
     }
 }
 
@@ -61,17 +62,17 @@ fn mint(args: &TokenArgs) -> anyhow::Result<String> {
     )?)
 }
 
-fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-fn priority(s: &str) -> anyhow::Result<TaskPriority> {
+pub(crate) fn priority(s: &str) -> anyhow::Result<TaskPriority> {
     serde_json::from_value(Value::String(s.to_owned()))
         .with_context(|| format!("a priority is low, normal, high or critical, not {s}"))
 }
 
-fn enum_name<T: Serialize>(v: &T) -> String {
+pub(crate) fn enum_name<T: Serialize>(v: &T) -> String {
     serde_json::to_value(v)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

@@ -3,6 +3,7 @@
 mod cli;
 mod cluster;
 mod commands;
+mod periodic;
 mod table;
 
 use clap::Parser;
