@@ -48,6 +48,8 @@ pub enum Command {
 }
 
 /// `taskctl periodic …`.
+// Parsed once per run: the size of the create variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum PeriodicCommand {
     /// List the brand's periodic tasks.
