@@ -47,6 +47,22 @@ enum Op {
         complete: bool,
         stale: bool,
     },
+    /// A periodic task every `hours` hours.
+    PeriodicCreate {
+        brand: BrandId,
+        hours: u64,
+    },
+    /// The leader fires a periodic task at its next run (or at a stale due time).
+    PeriodicFire {
+        id: u64,
+        stale: bool,
+    },
+    /// Pause or resume a periodic task.
+    PeriodicEnable {
+        id: u64,
+        brand: BrandId,
+        on: bool,
+    },
 }
 
 const TYPES: [&str; 3] = ["data_export", "seo_content_audit", "report_generation"];
@@ -61,11 +77,14 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(id, brand, priority, description)| Op::Update { id, brand, priority, description }),
         1 => (id.clone(), brand.clone()).prop_map(|(id, brand)| Op::Delete { id, brand }),
         1 => (id.clone(), brand.clone()).prop_map(|(id, brand)| Op::Cancel { id, brand }),
-        1 => (id.clone(), brand, any::<bool>()).prop_map(|(id, brand, reset)| Op::Retry { id, brand, reset }),
+        1 => (id.clone(), brand.clone(), any::<bool>()).prop_map(|(id, brand, reset)| Op::Retry { id, brand, reset }),
         1 => (id.clone(), 0usize..5).prop_map(|(id, status)| Op::Force { id, status }),
         2 => (1u32..4).prop_map(|max| Op::Lease { max }),
         2 => (id, any::<bool>(), prop::bool::weighted(0.2))
             .prop_map(|(id, complete, stale)| Op::Report { id, complete, stale }),
+        1 => (brand.clone(), 1u64..4).prop_map(|(brand, hours)| Op::PeriodicCreate { brand, hours }),
+        2 => (1u64..5, prop::bool::weighted(0.3)).prop_map(|(id, stale)| Op::PeriodicFire { id, stale }),
+        1 => (1u64..5, brand, any::<bool>()).prop_map(|(id, brand, on)| Op::PeriodicEnable { id, brand, on }),
     ]
 }
 
@@ -114,8 +133,56 @@ fn command(op: &Op, n: usize) -> Option<Command> {
             lease_ttl_ms: 30_000,
             seed: n as u64,
         }),
-        Op::Force { .. } | Op::Report { .. } => return None,
+        Op::PeriodicCreate { brand, hours } => Command::CreatePeriodic {
+            brand,
+            brand_name: None,
+            created_by: crate::UserRef {
+                id: 1,
+                username: "u".into(),
+            },
+            spec: crate::PeriodicSpec {
+                name: format!("p{n}"),
+                task_type: TYPES[0].into(),
+                priority: Priority::Normal,
+                description: String::new(),
+                context_data: Json::empty_object(),
+                max_retries: 1,
+                timeout_minutes: 60,
+                schedule: crate::schedule::Schedule::Interval(hours * 3600),
+                timezone: "UTC".into(),
+                enabled: true,
+                start_at: None,
+                expires_at: None,
+                one_off: false,
+            },
+        },
+        Op::PeriodicEnable { id, brand, on } => Command::UpdatePeriodic {
+            id,
+            brand,
+            patch: crate::PeriodicPatch {
+                enabled: Some(on),
+                ..Default::default()
+            },
+        },
+        Op::Force { .. } | Op::Report { .. } | Op::PeriodicFire { .. } => return None,
     })
+}
+
+/// A fire of a periodic task at its next run, or at a due time that is not (any more) its
+/// next run.
+fn fire(state: &TaskState, id: u64, stale: bool, n: usize) -> Option<Command> {
+    let next = state.periodic().get(&id)?.next_run_at;
+    let due = if stale {
+        Some(T0.plus_micros(n as i64 * Timestamp::SECOND))
+    } else {
+        Some(next?)
+    };
+    Some(Command::FirePeriodic(crate::FirePeriodic {
+        id,
+        due,
+        brand: None,
+        task_id: format!("task_p{n:011}"),
+    }))
 }
 
 /// A report under the task's current lease (or a made-up, stale one).
@@ -176,6 +243,7 @@ fn run(ops: &[Op]) -> (Vec<Option<Outcome>>, TaskState, MemRecords) {
                 complete,
                 stale,
             } => report(&rec, *id, *complete, *stale),
+            Op::PeriodicFire { id, stale } => fire(&state, *id, *stale, n),
             _ => command(op, n),
         };
         let Some(cmd) = cmd else {
@@ -188,6 +256,7 @@ fn run(ops: &[Op]) -> (Vec<Option<Outcome>>, TaskState, MemRecords) {
         let outcome = state.apply(&Proposal { at, cmd }, &mut rec).unwrap();
         check_transition(&before, &rec, &outcome, &mut last_id);
         check_index(&state, &rec);
+        check_periodic(&state, &rec);
         outcomes.push(Some(outcome));
     }
     (outcomes, state, rec)
@@ -263,6 +332,32 @@ fn check_transition(
         Outcome::PeriodicFired { task, .. } => {
             assert!(task.periodic_task.is_some());
             assert_eq!(after.tasks.len(), before.tasks.len() + 1);
+        }
+    }
+}
+
+/// Periodic tasks in memory equal their records, and no due time fired twice.
+fn check_periodic(state: &TaskState, rec: &MemRecords) {
+    assert_eq!(
+        state.periodic(),
+        &rec.periodic,
+        "periodic tasks equal their records"
+    );
+    let mut fired = std::collections::BTreeSet::new();
+    for t in rec.tasks.values() {
+        if let (Some(p), Some(due)) = (t.periodic_task, t.scheduled_for) {
+            assert!(fired.insert((p, due)), "periodic {p} fired {due:?} twice");
+        }
+    }
+    for p in state.periodic().values() {
+        let created = rec
+            .tasks
+            .values()
+            .filter(|t| t.periodic_task == Some(p.id))
+            .count() as u64;
+        assert!(created <= p.total_run_count, "every run is counted");
+        if let (Some(next), Some(last)) = (p.next_run_at, p.last_run_at) {
+            assert!(next > last, "the next run is after the last");
         }
     }
 }
