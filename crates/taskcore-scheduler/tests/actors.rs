@@ -300,3 +300,71 @@ async fn a_new_leader_rebuilds_from_the_state_and_gives_workers_a_grace() {
     s.shutdown().await;
     assert!(!s.is_running());
 }
+
+#[tokio::test]
+async fn missed_periodic_runs_are_caught_up_once_when_a_leader_starts() {
+    use taskcore_core::schedule::Schedule;
+    use taskcore_core::PeriodicSpec;
+    let n = node().await;
+    let spec = PeriodicSpec {
+        name: "tick".into(),
+        task_type: "data_export".into(),
+        priority: Priority::Normal,
+        description: String::new(),
+        context_data: Json::empty_object(),
+        max_retries: 0,
+        timeout_minutes: 60,
+        schedule: Schedule::Interval(1),
+        timezone: "UTC".into(),
+        enabled: true,
+        start_at: None,
+        expires_at: None,
+        one_off: false,
+    };
+    let cmd = Command::CreatePeriodic {
+        brand: 1,
+        brand_name: None,
+        created_by: UserRef {
+            id: 1,
+            username: "u".into(),
+        },
+        spec,
+    };
+    let Outcome::Periodic(p) = n.run(cmd).await else {
+        panic!()
+    };
+    // No scheduler runs for three and a half intervals: three runs are missed.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let s = SchedulerHandle::start(n.cluster.clone(), config(Duration::ZERO));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let caught_up = loop {
+        let now = n.cluster.state_machine().read().periodic()[&p.id].clone();
+        if now.total_run_count >= 1 {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "the catch-up fires");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let first_due = p.next_run_at.unwrap();
+    let fired_at = caught_up.last_run_at.unwrap();
+    assert!(
+        caught_up.next_run_at.unwrap() > fired_at,
+        "the next run is in the future"
+    );
+    s.shutdown().await;
+    let view = n.cluster.state_machine().read();
+    let runs = view.periodic()[&p.id].total_run_count;
+    let tasks: Vec<Task> = (1..=view.index().len() as u64)
+        .filter_map(|id| view.task(id).unwrap())
+        .collect();
+    assert_eq!(tasks.len() as u64, runs);
+    assert_eq!(
+        tasks[0].scheduled_for,
+        Some(first_due),
+        "the catch-up is the first missed run"
+    );
+    assert!(
+        runs <= 2,
+        "one catch-up (and at most one on-time run before the shutdown), not one per missed tick: {runs}"
+    );
+}
