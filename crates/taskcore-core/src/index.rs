@@ -346,11 +346,17 @@ impl Index {
     }
 
     /// An honest estimate of when a task of this priority, queued now, starts: the pending
-    /// work of its priority and above, at the mean processing time seen so far, spread over
-    /// as many attempts as run at once now.
-    pub fn estimate_start(&self, priority: Priority, now: Timestamp) -> Timestamp {
+    /// work of its priority and above, at the mean processing time of recent attempts
+    /// (`recent_mean_ms`, when the caller has seen some) or else of every completed task,
+    /// spread over as many attempts as run at once now.
+    pub fn estimate_start(
+        &self,
+        priority: Priority,
+        now: Timestamp,
+        recent_mean_ms: Option<f64>,
+    ) -> Timestamp {
         let ahead: u64 = self.global.pending[priority.index()..].iter().sum();
-        let Some(mean_ms) = self.global.durations.mean_ms() else {
+        let Some(mean_ms) = recent_mean_ms.or_else(|| self.global.durations.mean_ms()) else {
             return now;
         };
         let parallel = self.global.running.max(1) as f64;

@@ -2,7 +2,9 @@
 //! retries, expiries, time-outs and attempt durations. Every replica counts the same committed
 //! outcomes, so any node answers for the cluster (since it started).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use taskcore_core::{AttemptOutcome, Outcome, Status, Task};
 
@@ -10,6 +12,9 @@ use taskcore_core::{AttemptOutcome, Outcome, Status, Task};
 pub const DURATION_BUCKETS: [f64; 12] = [
     0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0,
 ];
+
+/// Completed attempts whose durations make the recent mean.
+const RECENT: usize = 256;
 
 /// Counters of the executions applied since this node started.
 #[derive(Debug, Default)]
@@ -28,6 +33,8 @@ pub struct ExecutionStats {
     pub retried: AtomicU64,
     /// Tasks failed for good (retries exhausted or not retryable).
     pub exhausted: AtomicU64,
+    /// Durations of the latest completed attempts, in milliseconds, oldest first.
+    recent_ms: Mutex<VecDeque<u64>>,
     duration_count: AtomicU64,
     duration_sum_micros: AtomicU64,
     duration_buckets: [AtomicU64; DURATION_BUCKETS.len()],
@@ -51,7 +58,13 @@ impl ExecutionStats {
             Outcome::Leased(tasks) => add(&self.leased, tasks.len() as u64),
             Outcome::AttemptCompleted(task) => {
                 add(&self.completed, 1);
-                self.observe(task);
+                if let Some(micros) = self.observe(task) {
+                    let mut recent = self.recent_ms.lock().unwrap_or_else(|e| e.into_inner());
+                    if recent.len() == RECENT {
+                        recent.pop_front();
+                    }
+                    recent.push_back(micros / 1000);
+                }
             }
             Outcome::AttemptEnded {
                 task, will_retry, ..
@@ -75,14 +88,12 @@ impl ExecutionStats {
         }
     }
 
-    fn observe(&self, task: &Task) {
-        let Some((started, finished)) = task
+    /// Records the duration of the task's last attempt; answers it in microseconds.
+    fn observe(&self, task: &Task) -> Option<u64> {
+        let (started, finished) = task
             .attempts
             .last()
-            .and_then(|a| Some((a.started_at, a.finished_at?)))
-        else {
-            return;
-        };
+            .and_then(|a| Some((a.started_at, a.finished_at?)))?;
         let micros = u64::try_from(finished.0.saturating_sub(started.0)).unwrap_or(0);
         add(&self.duration_count, 1);
         add(&self.duration_sum_micros, micros);
@@ -92,6 +103,14 @@ impl ExecutionStats {
                 add(bucket, 1);
             }
         }
+        Some(micros)
+    }
+
+    /// The mean duration of the latest completed attempts this node applied, in milliseconds;
+    /// `None` before the first.
+    pub fn recent_mean_ms(&self) -> Option<f64> {
+        let recent = self.recent_ms.lock().unwrap_or_else(|e| e.into_inner());
+        (!recent.is_empty()).then(|| recent.iter().sum::<u64>() as f64 / recent.len() as f64)
     }
 
     /// The attempt-duration histogram.

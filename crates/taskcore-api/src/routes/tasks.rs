@@ -297,12 +297,9 @@ pub async fn retry_task(
     match s.cluster.propose(cmd).await? {
         Outcome::Retried(t) => {
             let now = s.cluster.now();
-            let estimate = s
-                .cluster
-                .state_machine()
-                .read()
-                .index()
-                .estimate_start(t.priority, now);
+            let sm = s.cluster.state_machine();
+            let recent = sm.execution_stats().recent_mean_ms();
+            let estimate = sm.read().index().estimate_start(t.priority, now, recent);
             let estimate = t.scheduled_for.map_or(estimate, |at| at.max(estimate));
             Ok(Json(RetryResponse {
                 message: "Task queued for retry".into(),

@@ -210,3 +210,47 @@ fn periodic_tasks_and_their_counter_survive_a_reopen_and_signal_the_scheduler() 
     let again = sm.inner.state.read().unwrap().next_periodic_id();
     assert_eq!(again, fired.id + 1, "ids are never reused");
 }
+
+#[test]
+fn execution_figures_count_what_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let sm = StateMachine::open(dir.path()).unwrap();
+    assert_eq!(sm.execution_stats().recent_mean_ms(), None);
+    sm.apply_batch(&[create(9, 1, None), create(9, 2, None)])
+        .unwrap();
+    let t0 = 1_700_000_100_000_000;
+    let lease = Proposal {
+        at: Timestamp(t0),
+        cmd: Command::Lease(taskcore_core::LeaseTasks {
+            worker_id: "w".into(),
+            task_types: vec![],
+            max_tasks: 2,
+            lease_ttl_ms: 30_000,
+            seed: 1,
+        }),
+    };
+    let Outcome::Leased(leased) = sm.apply_batch(&[lease]).unwrap().remove(0) else {
+        panic!()
+    };
+    let complete = |i: usize, after_ms: i64| Proposal {
+        at: Timestamp(t0 + after_ms * 1000),
+        cmd: Command::Complete(taskcore_core::CompleteAttempt {
+            id: leased[i].task.id,
+            lease_id: leased[i].lease.id.clone(),
+            result_data: Json::empty_object(),
+            metrics: None,
+        }),
+    };
+    sm.apply_batch(&[complete(0, 100), complete(1, 300)])
+        .unwrap();
+    let stats = sm.execution_stats();
+    assert_eq!(stats.leased.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        stats.completed.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert_eq!(stats.recent_mean_ms(), Some(200.0));
+    let d = stats.durations();
+    assert_eq!(d.count, 2);
+    assert!((d.sum_seconds - 0.4).abs() < 1e-9);
+}
