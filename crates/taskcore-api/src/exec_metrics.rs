@@ -1,6 +1,6 @@
 //! The execution figures of `/metrics`: queue depth per priority, leases held, the attempts
 //! applied (leased, completed, failed, expired, timed out, retried, exhausted), attempt
-//! durations, the scheduler and the long polls waiting here.
+//! durations, periodic fires, the scheduler and the long polls waiting here.
 
 use std::fmt::Write;
 
@@ -68,6 +68,30 @@ pub(crate) fn render(s: &AppState, out: &mut String) {
         header(out, &metric, "counter", help);
         let _ = writeln!(out, "{metric} {}", load(counter));
     }
+    header(
+        out,
+        "taskcore_periodic_fired_total",
+        "counter",
+        "Tasks created by periodic tasks.",
+    );
+    let _ = writeln!(
+        out,
+        "taskcore_periodic_fired_total {}",
+        load(&stats.periodic_fired)
+    );
+    let enabled = sm
+        .read()
+        .periodic()
+        .values()
+        .filter(|p| p.spec.enabled)
+        .count();
+    header(
+        out,
+        "taskcore_periodic_tasks_enabled",
+        "gauge",
+        "Periodic tasks that are enabled.",
+    );
+    let _ = writeln!(out, "taskcore_periodic_tasks_enabled {enabled}");
     let d = stats.durations();
     header(
         out,

@@ -221,6 +221,14 @@ async fn the_leader_fires_due_runs_once_each() {
     due.sort();
     due.dedup();
     assert_eq!(due.len() as u64, fired, "one fire per due time");
+    let metrics = h.get("/metrics").without("x-brand-id").send().await.raw;
+    let metrics = String::from_utf8(metrics).unwrap();
+    for line in [
+        format!("taskcore_periodic_fired_total {fired}"),
+        "taskcore_periodic_tasks_enabled 0".to_owned(),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing {line:?}");
+    }
 }
 
 #[tokio::test]

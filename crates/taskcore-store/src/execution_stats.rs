@@ -33,6 +33,8 @@ pub struct ExecutionStats {
     pub retried: AtomicU64,
     /// Tasks failed for good (retries exhausted or not retryable).
     pub exhausted: AtomicU64,
+    /// Tasks created by periodic tasks (due runs and runs now).
+    pub periodic_fired: AtomicU64,
     /// Durations of the latest completed attempts, in milliseconds, oldest first.
     recent_ms: Mutex<VecDeque<u64>>,
     duration_count: AtomicU64,
@@ -84,6 +86,7 @@ impl ExecutionStats {
                 }
                 self.observe(task);
             }
+            Outcome::PeriodicFired { .. } => add(&self.periodic_fired, 1),
             _ => {}
         }
     }
