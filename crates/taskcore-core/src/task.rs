@@ -272,13 +272,35 @@ impl Task {
     }
 }
 
-/// A `task_id` from twelve random bytes drawn by the proposer: `task_` and twelve characters of
-/// `[a-z0-9]`.
-pub fn task_id_from(random: [u8; 12]) -> String {
+/// A `task_id` from a random number drawn by the proposer: `task_` and twelve characters of
+/// `[a-z0-9]`, the base-36 digits of the number (36^12 is far below 2^128, so every suffix is
+/// as likely as any other, to within one part in 10^19).
+pub fn task_id_from(mut random: u128) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let suffix: String = random
-        .iter()
-        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
-        .collect();
+    let mut suffix = String::with_capacity(12);
+    for _ in 0..12 {
+        suffix.push(char::from(ALPHABET[(random % 36) as usize]));
+        random /= 36;
+    }
     format!("task_{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::task_id_from;
+
+    #[test]
+    fn task_ids_are_twelve_base36_characters() {
+        for r in [0, 1, 35, 36, u128::MAX] {
+            let id = task_id_from(r);
+            let suffix = id.strip_prefix("task_").unwrap();
+            assert_eq!(suffix.len(), 12);
+            assert!(suffix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        }
+        assert_eq!(task_id_from(0), "task_aaaaaaaaaaaa");
+        assert_eq!(task_id_from(37), "task_bbaaaaaaaaaa");
+        assert_ne!(task_id_from(1), task_id_from(2));
+    }
 }
