@@ -14,6 +14,7 @@ mod periodic_actor;
 mod queue_supervisor;
 mod scheduler;
 mod task_actor;
+mod timer;
 
 pub use config::SchedulerConfig;
 pub use dispatcher::{Dispatcher, DispatcherMsg};

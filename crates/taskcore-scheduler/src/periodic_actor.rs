@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use taskcore_core::{task_id_from, Command, FirePeriodic, Outcome, PeriodicId, Timestamp};
 
 use crate::scheduler::Context;
+use crate::timer::Timer;
 
 /// Fires the periodic tasks that are due.
 pub struct PeriodicActor;
@@ -25,7 +25,7 @@ pub enum PeriodicMsg {
 /// The timer of the next fire.
 pub struct PeriodicState {
     ctx: Arc<Context>,
-    timer: Option<JoinHandle<Result<(), ractor::MessagingErr<PeriodicMsg>>>>,
+    timer: Timer<PeriodicMsg>,
 }
 
 impl PeriodicState {
@@ -44,17 +44,9 @@ impl PeriodicState {
         (due, next)
     }
 
-    fn arm(&mut self, myself: &ActorRef<PeriodicMsg>, after: Duration) {
-        if let Some(t) = self.timer.take() {
-            t.abort();
-        }
-        self.timer = Some(myself.send_after(after, || PeriodicMsg::Due));
-    }
-
     /// Fires what is due, then sleeps until the next due time (no polling in between).
     async fn run(&mut self, myself: &ActorRef<PeriodicMsg>) {
-        let now = self.ctx.cluster.now();
-        let (due, next) = self.due(now);
+        let (due, _) = self.due(self.ctx.cluster.now());
         let mut failed = false;
         for (id, at) in due {
             let fire = FirePeriodic {
@@ -81,30 +73,16 @@ impl PeriodicState {
         }
         if failed {
             let after = self.ctx.config.retry_propose_after;
-            self.arm(myself, after);
+            self.timer.after(myself, after, || PeriodicMsg::Due);
             return;
         }
-        // Applied fires changed the schedules: look again (a fire that moved `next_run_at`
-        // into the past — a long pause — is fired on the next turn).
-        let (due, next_after_fires) = self.due(self.ctx.cluster.now());
-        let next = if due.is_empty() {
-            next_after_fires.or(next)
-        } else {
-            Some(self.ctx.cluster.now())
-        };
-        match next {
-            Some(t) => {
-                let wait = t.0.saturating_sub(self.ctx.cluster.now().0);
-                self.arm(
-                    myself,
-                    Duration::from_micros(u64::try_from(wait).unwrap_or(0)),
-                );
-            }
-            None => {
-                if let Some(t) = self.timer.take() {
-                    t.abort();
-                }
-            }
+        // Applied fires changed the schedules: look again (a fire that left `next_run_at` in
+        // the past — after a long outage — is fired on the next turn, at once).
+        let now = self.ctx.cluster.now();
+        let (due, next) = self.due(now);
+        match if due.is_empty() { next } else { Some(now) } {
+            Some(when) => self.timer.at(myself, when, now, || PeriodicMsg::Due),
+            None => self.timer.cancel(),
         }
     }
 }
@@ -126,22 +104,13 @@ impl Actor for PeriodicActor {
     ) -> Result<PeriodicState, ActorProcessingErr> {
         let mut state = PeriodicState {
             ctx: args.ctx,
-            timer: None,
+            timer: Timer::new(),
         };
         // Runs missed while no leader existed fire now, once each.
-        state.arm(&myself, Duration::ZERO);
+        state
+            .timer
+            .after(&myself, Duration::ZERO, || PeriodicMsg::Due);
         Ok(state)
-    }
-
-    async fn post_stop(
-        &self,
-        _: ActorRef<PeriodicMsg>,
-        state: &mut PeriodicState,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(t) = state.timer.take() {
-            t.abort();
-        }
-        Ok(())
     }
 
     async fn handle(

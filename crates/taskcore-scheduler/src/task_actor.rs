@@ -2,13 +2,12 @@
 //! proposes the attempt's end when one of them passes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use taskcore_core::{Command, EndAttempt, LeaseEntry, Outcome, Refusal, TaskId, Timestamp};
 
 use crate::scheduler::Context;
+use crate::timer::Timer;
 
 /// One running attempt, as the leader tracks it.
 pub struct TaskActor;
@@ -34,7 +33,7 @@ pub struct TaskActorState {
     id: TaskId,
     entry: LeaseEntry,
     ctx: Arc<Context>,
-    timer: Option<JoinHandle<Result<(), ractor::MessagingErr<TaskMsg>>>>,
+    timer: Timer<TaskMsg>,
 }
 
 impl TaskActorState {
@@ -44,19 +43,9 @@ impl TaskActorState {
         self.entry.due().0.max(self.ctx.not_before)
     }
 
-    fn arm(&mut self, myself: &ActorRef<TaskMsg>, after: Duration) {
-        if let Some(t) = self.timer.take() {
-            t.abort();
-        }
-        self.timer = Some(myself.send_after(after, || TaskMsg::Due));
-    }
-
     fn arm_for_due(&mut self, myself: &ActorRef<TaskMsg>) {
-        let wait = self.due().0.saturating_sub(self.ctx.cluster.now().0);
-        self.arm(
-            myself,
-            Duration::from_micros(u64::try_from(wait).unwrap_or(0)),
-        );
+        let (due, now) = (self.due(), self.ctx.cluster.now());
+        self.timer.at(myself, due, now, || TaskMsg::Due);
     }
 }
 
@@ -74,21 +63,10 @@ impl Actor for TaskActor {
             id: args.id,
             entry: args.entry,
             ctx: args.ctx,
-            timer: None,
+            timer: Timer::new(),
         };
         state.arm_for_due(&myself);
         Ok(state)
-    }
-
-    async fn post_stop(
-        &self,
-        _: ActorRef<TaskMsg>,
-        state: &mut TaskActorState,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(t) = state.timer.take() {
-            t.abort();
-        }
-        Ok(())
     }
 
     async fn handle(
@@ -150,7 +128,7 @@ async fn end_attempt(myself: &ActorRef<TaskMsg>, state: &mut TaskActorState) {
         Err(e) => {
             tracing::warn!(task = state.id, error = %e, "cannot end the attempt yet; will retry");
             let after = state.ctx.config.retry_propose_after;
-            state.arm(myself, after);
+            state.timer.after(myself, after, || TaskMsg::Due);
         }
     }
 }
