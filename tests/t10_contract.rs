@@ -161,9 +161,9 @@ async fn errors_keep_their_shape_over_real_sockets() {
         r#"{{"task_type": "data_export", "description": "{}"}}"#,
         "x".repeat(2 * 1024 * 1024)
     );
-    // The node answers 413 without reading the rest and closes that connection: send it on a
-    // client of its own, so that the requests after it do not pick the closed connection.
-    let r = reqwest::Client::new()
+    // The node refuses it from its Content-Length, then reads and discards the rest, so the
+    // answer reaches a client still writing and the connection stays usable for the next ones.
+    let r = http
         .post(format!("{}/tasks/", node.url))
         .bearer_auth(&tok)
         .header("X-Brand-ID", "9")

@@ -7,6 +7,7 @@
 
 mod auth;
 mod body;
+mod drain;
 mod error;
 mod exec_metrics;
 mod list_query;
@@ -123,5 +124,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::Extension(metrics::RequestMetrics::default()))
         // Failures are logged once, by `ApiError`, at the level they deserve.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
+        // Outermost: whatever a handler left of a body is read before the answer leaves.
+        .layer(axum::middleware::from_fn(drain::drain_unread))
         .with_state(state)
 }
