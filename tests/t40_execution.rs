@@ -299,7 +299,22 @@ async fn a_stopping_worker_finishes_what_it_holds_or_gives_it_back() {
     .await;
     assert!(hasty.terminate(), "a clean exit");
     let t = client.get_task(&t.id.to_string()).await.unwrap();
-    assert_eq!(t.status, TaskStatus::Pending, "given back for a retry");
-    assert_eq!(outcomes(&t), ["failed"]);
-    assert!(t.error_message.unwrap().contains("shut down"));
+    assert_eq!(t.status, TaskStatus::Pending, "given back");
+    assert_eq!(outcomes(&t), ["released"]);
+    assert_eq!(t.retry_count, 0, "a give-back spends no retry");
+    assert_eq!(t.scheduled_for, None, "leasable at once");
+    let attempts = t.attempts.unwrap();
+    assert!(attempts[0]
+        .error_message
+        .as_ref()
+        .unwrap()
+        .contains("shut down"));
+
+    let _next = WorkerProc::spawn(&[&node.url], &["data_export=noop"], &[]);
+    let done = until(&client, t.id, "the next worker completes it", |t| {
+        t.status == TaskStatus::Completed
+    })
+    .await;
+    assert_eq!(outcomes(&done), ["released", "completed"]);
+    assert_eq!(done.retry_count, 0);
 }

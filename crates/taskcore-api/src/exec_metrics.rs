@@ -1,5 +1,5 @@
 //! The execution figures of `/metrics`: queue depth per priority, leases held, the attempts
-//! applied (leased, completed, failed, expired, timed out, retried, exhausted), attempt
+//! applied (leased, completed, failed, expired, timed out, released, retried, exhausted), attempt
 //! durations, periodic fires, the scheduler and the long polls waiting here.
 
 use std::fmt::Write;
@@ -60,6 +60,11 @@ pub(crate) fn render(s: &AppState, out: &mut String) {
             "timed_out",
             "Attempts ended by their timeout.",
             &stats.timed_out,
+        ),
+        (
+            "released",
+            "Attempts given back unfinished by their worker.",
+            &stats.released,
         ),
         ("retried", "Automatic retries decided.", &stats.retried),
         ("exhausted", "Tasks failed for good.", &stats.exhausted),

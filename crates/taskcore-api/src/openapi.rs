@@ -14,7 +14,7 @@ use crate::routes::{cluster, ops, periodic, tasks, workers};
         tasks::delete_task, tasks::retry_task, tasks::cancel_task, tasks::queue_stats,
         tasks::type_stats, cluster::status, cluster::init, cluster::add_learner,
         cluster::change_membership, cluster::remove_node, workers::lease, workers::heartbeat,
-        workers::complete, workers::fail, ops::healthz, ops::readyz, periodic::list_periodic,
+        workers::complete, workers::fail, workers::release, ops::healthz, ops::readyz, periodic::list_periodic,
         periodic::create_periodic, periodic::get_periodic, periodic::put_periodic,
         periodic::patch_periodic, periodic::delete_periodic, periodic::run_now,
     ),

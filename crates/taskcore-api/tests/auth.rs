@@ -209,10 +209,26 @@ async fn operations_endpoints_need_no_token() {
         "/tasks/{id}/cancel/",
         "/tasks/queue-stats/",
         "/tasks/type-stats/",
+        "/workers/lease/",
+        "/workers/tasks/{id}/heartbeat/",
+        "/workers/tasks/{id}/complete/",
+        "/workers/tasks/{id}/fail/",
+        "/workers/tasks/{id}/release/",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is described");
     }
     assert!(doc["components"]["schemas"]["TaskBody"].is_object());
+    for worker_body in [
+        "LeaseRequest",
+        "HeartbeatRequest",
+        "FailRequest",
+        "ReleaseRequest",
+    ] {
+        assert!(
+            doc["components"]["schemas"][worker_body].is_object(),
+            "{worker_body} is described"
+        );
+    }
 }
 
 #[tokio::test]

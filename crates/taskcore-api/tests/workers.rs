@@ -287,3 +287,63 @@ async fn lease_requests_are_validated() {
         assert!(r.body["field_errors"][field].is_array(), "{}", r.body);
     }
 }
+
+#[tokio::test]
+async fn a_release_gives_the_task_back_at_once_without_spending_a_retry() {
+    let h = Harness::new().await;
+    let t = h.create_with(json!({"max_retries": 1})).await;
+    let id = t["id"].clone();
+    let l = lease(&h, json!({"worker_id": "w"})).await["tasks"][0].clone();
+    let path = format!("/workers/tasks/{id}/release/");
+    for (body, field) in [
+        (json!({}), "lease_id"),
+        (
+            json!({"lease_id": l["lease_id"], "checkpoint": [1]}),
+            "checkpoint",
+        ),
+        (json!({"lease_id": l["lease_id"], "reason": 3}), "reason"),
+    ] {
+        let r = report(&h, &path, body).await;
+        assert_eq!(r.code(), "VALIDATION_ERROR", "{}", r.body);
+        assert!(r.body["field_errors"][field].is_array(), "{}", r.body);
+    }
+    let r = report(&h, &path, json!({"lease_id": "nope"})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "LEASE_LOST"));
+    let r = report(
+        &h,
+        &path,
+        json!({"lease_id": l["lease_id"], "reason": "deploy", "checkpoint": {"page": 4}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (
+            r.body["status"].clone(),
+            r.body["retry_count"].clone(),
+            r.body["scheduled_for"].clone()
+        ),
+        (json!("pending"), json!(0), Value::Null)
+    );
+    let detail = h.get(&format!("/tasks/{id}/")).send().await.body;
+    assert_eq!(detail["attempts"][0]["outcome"], "released");
+    assert_eq!(detail["attempts"][0]["error_message"], "deploy");
+    let r = report(&h, &path, json!({"lease_id": l["lease_id"]})).await;
+    assert_eq!(r.code(), "LEASE_LOST", "released once");
+
+    let again = lease(&h, json!({"worker_id": "w2", "wait_seconds": 0})).await["tasks"][0].clone();
+    assert_eq!(again["id"], id, "leasable at once");
+    assert_eq!(again["attempt"], 2);
+    assert_eq!(again["persistent_job"]["checkpoint"], json!({"page": 4}));
+    let metrics = h.get("/metrics").without("x-brand-id").send().await.raw;
+    let metrics = String::from_utf8(metrics).unwrap();
+    for line in [
+        "taskcore_attempts_released_total 1",
+        "taskcore_attempts_retried_total 0",
+        "taskcore_leases_held 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line:?} in\n{metrics}"
+        );
+    }
+}

@@ -10,10 +10,10 @@ use taskcore_wire::{
     CancelResponse, ClusterStatusBody, CompleteRequest, ErrorBody, FailRequest, FailResponse,
     HeartbeatRequest, HeartbeatResponse, InitRequest, LearnerRequest, LeaseRequest, LeaseResponse,
     MembershipRequest, NewTask, Page, PeriodicTaskBody, PeriodicTaskRequest, QueueStats,
-    RetryRequest, RetryResponse, TaskBody, TaskPatch, TypeStats,
+    ReleaseRequest, RetryRequest, RetryResponse, TaskBody, TaskPatch, TypeStats,
 };
 
-/// How long a worker's report (heartbeat, complete, fail) may take before it is tried elsewhere.
+/// How long a worker's report (heartbeat, complete, fail, release) may take before it is tried elsewhere.
 pub const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a call failed.
@@ -240,6 +240,16 @@ impl Client {
     /// Any [`ClientError`]; `LEASE_LOST` when the attempt is no longer this lease's.
     pub async fn fail(&self, id: u64, req: &FailRequest) -> Result<FailResponse, ClientError> {
         let path = format!("/workers/tasks/{id}/fail/");
+        self.send(self.timed(Method::POST, &path).json(req)).await
+    }
+
+    /// `POST /workers/tasks/{id}/release/`: gives the task back unfinished, without spending
+    /// a retry.
+    ///
+    /// # Errors
+    /// Any [`ClientError`]; `LEASE_LOST` when the attempt is no longer this lease's.
+    pub async fn release(&self, id: u64, req: &ReleaseRequest) -> Result<TaskBody, ClientError> {
+        let path = format!("/workers/tasks/{id}/release/");
         self.send(self.timed(Method::POST, &path).json(req)).await
     }
 

@@ -80,6 +80,8 @@ pub enum Command {
     },
     /// Fire a periodic task: a due run, or a run-now.
     FirePeriodic(crate::FirePeriodic),
+    /// The holder of a lease gives the task back unfinished (a worker shutting down).
+    Release(ReleaseAttempt),
 }
 
 /// A worker's lease request, stamped by the leader.
@@ -176,6 +178,20 @@ pub struct FailAttempt {
     pub metrics: Option<MetricsReport>,
     /// The back-off before a retry.
     pub backoff: Backoff,
+}
+
+/// A task given back unfinished by the holder of its lease: pending again at once, without a
+/// back-off, and without spending a retry (the attempt did not fail).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseAttempt {
+    /// The task.
+    pub id: TaskId,
+    /// The lease it gives back.
+    pub lease_id: String,
+    /// Why, kept in the attempts history.
+    pub reason: String,
+    /// Where the next attempt should resume, if the worker has a newer checkpoint.
+    pub checkpoint: Option<Json>,
 }
 
 /// The end of an attempt decided by the leader's timers.
@@ -333,6 +349,8 @@ pub enum Outcome {
         /// When the retry may start.
         next_attempt_at: Option<Timestamp>,
     },
+    /// The holder gave the task back: pending again, no retry spent.
+    AttemptReleased(Task),
 }
 
 /// Why a command changed nothing.

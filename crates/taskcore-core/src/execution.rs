@@ -3,8 +3,8 @@
 
 use crate::{
     Attempt, AttemptOutcome, Backoff, CompleteAttempt, EndAttempt, FailAttempt, Heartbeat, Json,
-    Lease, LeaseTasks, LeasedTask, MetricsReport, Outcome, PersistentJob, Records, Refusal, Status,
-    StorageFault, Task, TaskMetrics, TaskState, Timestamp,
+    Lease, LeaseTasks, LeasedTask, MetricsReport, Outcome, PersistentJob, Records, Refusal,
+    ReleaseAttempt, Status, StorageFault, Task, TaskMetrics, TaskState, Timestamp,
 };
 
 /// Most tasks one lease request takes.
@@ -82,6 +82,21 @@ impl TaskState {
         Ok(Outcome::Leased(leased))
     }
 
+    /// The task, if `lease_id` is its current lease and the task is running (a cancelled task
+    /// keeps its lease only for its holder to hear of the cancel).
+    fn running<R: Records>(
+        &self,
+        id: u64,
+        lease_id: &str,
+        rec: &R,
+    ) -> Result<Result<Task, Refusal>, StorageFault> {
+        Ok(match self.leased(id, lease_id, rec)? {
+            Ok(t) if t.status == Status::Running => Ok(t),
+            Ok(_) => Err(Refusal::LeaseLost),
+            Err(r) => Err(r),
+        })
+    }
+
     /// The task, if `lease_id` is its current lease.
     fn leased<R: Records>(
         &self,
@@ -125,14 +140,7 @@ impl TaskState {
         if let Some(p) = h.progress {
             task.progress_percentage = p.min(100);
         }
-        if let Some(checkpoint) = &h.checkpoint {
-            task.persistent_job = Some(PersistentJob {
-                progress_percentage: task.progress_percentage,
-                can_resume: true,
-                checkpoint: checkpoint.clone(),
-                checkpointed_at: at,
-            });
-        }
+        keep_checkpoint(&mut task, h.checkpoint.as_ref(), at);
         merge_metrics(&mut task, h.metrics.as_ref());
         task.updated_at = at;
         self.save(&task, rec);
@@ -148,9 +156,8 @@ impl TaskState {
         at: Timestamp,
         rec: &mut R,
     ) -> Result<Outcome, StorageFault> {
-        let mut task = match self.leased(c.id, &c.lease_id, rec)? {
-            Ok(t) if t.status == Status::Running => t,
-            Ok(_) => return Ok(Outcome::Refused(Refusal::LeaseLost)),
+        let mut task = match self.running(c.id, &c.lease_id, rec)? {
+            Ok(t) => t,
             Err(r) => return Ok(Outcome::Refused(r)),
         };
         close_attempt(&mut task, at, AttemptOutcome::Completed, None);
@@ -169,9 +176,8 @@ impl TaskState {
         at: Timestamp,
         rec: &mut R,
     ) -> Result<Outcome, StorageFault> {
-        let mut task = match self.leased(f.id, &f.lease_id, rec)? {
-            Ok(t) if t.status == Status::Running => t,
-            Ok(_) => return Ok(Outcome::Refused(Refusal::LeaseLost)),
+        let mut task = match self.running(f.id, &f.lease_id, rec)? {
+            Ok(t) => t,
             Err(r) => return Ok(Outcome::Refused(r)),
         };
         merge_metrics(&mut task, f.metrics.as_ref());
@@ -185,6 +191,29 @@ impl TaskState {
         );
         self.save(&task, rec);
         Ok(outcome(task))
+    }
+
+    /// Gives a running task back: the attempt ends as `released`, the task is pending again at
+    /// once and keeps its place in its queue (which is ordered by `scheduled_for`, else
+    /// `created_at`), and `retry_count` is unchanged. A checkpoint sent with it is kept for the
+    /// next attempt.
+    pub(crate) fn release<R: Records>(
+        &mut self,
+        r: &ReleaseAttempt,
+        at: Timestamp,
+        rec: &mut R,
+    ) -> Result<Outcome, StorageFault> {
+        let mut task = match self.running(r.id, &r.lease_id, rec)? {
+            Ok(t) => t,
+            Err(r) => return Ok(Outcome::Refused(r)),
+        };
+        keep_checkpoint(&mut task, r.checkpoint.as_ref(), at);
+        close_attempt(&mut task, at, AttemptOutcome::Released, Some(&r.reason));
+        task.status = Status::Pending;
+        task.started_at = None;
+        task.queued_at = at;
+        self.save(&task, rec);
+        Ok(Outcome::AttemptReleased(task))
     }
 
     /// Ends an attempt whose lease ran out or that timed out, as the leader's scheduler saw it.
@@ -264,6 +293,18 @@ impl TaskState {
             will_retry,
             next_attempt_at,
         }
+    }
+}
+
+/// Makes `checkpoint`, if any, what the task's next attempt resumes from.
+fn keep_checkpoint(task: &mut Task, checkpoint: Option<&Json>, at: Timestamp) {
+    if let Some(checkpoint) = checkpoint {
+        task.persistent_job = Some(PersistentJob {
+            progress_percentage: task.progress_percentage,
+            can_resume: true,
+            checkpoint: checkpoint.clone(),
+            checkpointed_at: at,
+        });
     }
 }
 

@@ -26,8 +26,8 @@ pub mod validate;
 
 pub use command::{
     Backoff, Batch, Command, CompleteAttempt, CreateTask, EndAttempt, FailAttempt, Heartbeat,
-    IdempotencyClaim, LeaseTasks, LeasedTask, MetricsReport, Outcome, Proposal, Refusal, RetryTask,
-    UpdateTask,
+    IdempotencyClaim, LeaseTasks, LeasedTask, MetricsReport, Outcome, Proposal, Refusal,
+    ReleaseAttempt, RetryTask, UpdateTask,
 };
 pub use execution::MAX_LEASE_TASKS;
 pub use index::{Entry, Index};

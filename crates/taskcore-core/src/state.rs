@@ -145,6 +145,7 @@ impl TaskState {
             }
             Command::DeletePeriodic { id, brand } => Ok(self.delete_periodic(*id, *brand, rec)),
             Command::FirePeriodic(f) => self.fire_periodic(f, at, rec),
+            Command::Release(r) => self.release(r, at, rec),
         }
     }
 

@@ -155,6 +155,8 @@ pub enum AttemptOutcome {
     LeaseExpired,
     /// The task was cancelled while the attempt ran.
     Cancelled,
+    /// The worker gave the task back unfinished (it was shutting down).
+    Released,
 }
 
 impl AttemptOutcome {
@@ -167,6 +169,7 @@ impl AttemptOutcome {
             AttemptOutcome::TimedOut => "timed_out",
             AttemptOutcome::LeaseExpired => "lease_expired",
             AttemptOutcome::Cancelled => "cancelled",
+            AttemptOutcome::Released => "released",
         }
     }
 }

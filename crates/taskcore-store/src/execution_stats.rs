@@ -1,5 +1,5 @@
 //! Execution figures counted as the state machine applies: leases, completions, failures,
-//! retries, expiries, time-outs and attempt durations. Every replica counts the same committed
+//! releases, retries, expiries, time-outs and attempt durations. Every replica counts the same committed
 //! outcomes, so any node answers for the cluster (since it started).
 
 use std::collections::VecDeque;
@@ -29,6 +29,8 @@ pub struct ExecutionStats {
     pub expired: AtomicU64,
     /// Attempts ended because they ran longer than `timeout_minutes`.
     pub timed_out: AtomicU64,
+    /// Attempts given back unfinished by their worker (no retry spent).
+    pub released: AtomicU64,
     /// Automatic retries decided.
     pub retried: AtomicU64,
     /// Tasks failed for good (retries exhausted or not retryable).
@@ -84,6 +86,10 @@ impl ExecutionStats {
                 } else if task.status == Status::Failed {
                     add(&self.exhausted, 1);
                 }
+                self.observe(task);
+            }
+            Outcome::AttemptReleased(task) => {
+                add(&self.released, 1);
                 self.observe(task);
             }
             Outcome::PeriodicFired { .. } => add(&self.periodic_fired, 1),

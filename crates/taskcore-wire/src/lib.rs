@@ -24,5 +24,5 @@ pub use task::{
 };
 pub use worker::{
     CompleteRequest, FailRequest, FailResponse, HeartbeatRequest, HeartbeatResponse, LeaseRequest,
-    LeaseResponse, LeasedTaskBody, MetricsReportBody,
+    LeaseResponse, LeasedTaskBody, MetricsReportBody, ReleaseRequest,
 };

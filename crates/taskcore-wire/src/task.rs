@@ -99,7 +99,7 @@ pub struct AttemptBody {
     pub started_at: String,
     /// End time.
     pub finished_at: Option<String>,
-    /// `running`, `completed`, `failed`, `timed_out`, `lease_expired` or `cancelled`.
+    /// `running`, `completed`, `failed`, `timed_out`, `lease_expired`, `cancelled` or `released`.
     pub outcome: String,
     /// The error it ended with.
     pub error_message: Option<String>,

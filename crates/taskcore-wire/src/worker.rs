@@ -126,3 +126,18 @@ pub struct FailRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsReportBody>,
 }
+
+/// The body of `POST /workers/tasks/{id}/release/`: give the task back unfinished.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReleaseRequest {
+    /// The attempt's lease.
+    pub lease_id: String,
+    /// Why (kept in the attempts history), e.g. "the worker is shutting down".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Where the next attempt should resume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub checkpoint: Option<serde_json::Value>,
+}

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use taskcore_client::ClientError;
 use taskcore_wire::{
-    CompleteRequest, FailRequest, HeartbeatRequest, LeaseRequest, LeasedTaskBody, MetricsReportBody,
+    CompleteRequest, FailRequest, HeartbeatRequest, LeaseRequest, LeasedTaskBody,
+    MetricsReportBody, ReleaseRequest,
 };
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -80,7 +81,8 @@ impl Worker {
     }
 
     /// Leases and runs tasks until `shutdown` resolves; then stops leasing, lets running
-    /// attempts finish within the grace, and gives back (fails as retryable) the others.
+    /// attempts finish within the grace, and gives back the others (released: pending again at
+    /// once, without spending a retry).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop_tx, mut stop) = watch::channel(false);
         tokio::spawn(async move {
@@ -161,8 +163,10 @@ async fn lease(
 
 /// How an attempt ended on this side.
 enum Ending {
-    /// The handler answered (or the worker gives the attempt back).
+    /// The handler answered.
     Finished(Result<serde_json::Value, HandlerError>),
+    /// The worker is shutting down: give the task back, with a checkpoint not sent yet.
+    GivenBack(Option<serde_json::Value>),
     /// The task was cancelled or the lease was lost: nothing to report.
     Abandoned(&'static str),
 }
@@ -234,6 +238,18 @@ async fn run_attempt(
             });
             log_report(&job, "completed", r.await);
         }
+        Ending::GivenBack(checkpoint) => {
+            let req = ReleaseRequest {
+                lease_id,
+                reason: Some("the worker shut down before the attempt finished".into()),
+                checkpoint,
+            };
+            let r = report(&shared, ttl, |c| {
+                let req = req.clone();
+                async move { c.release(id, &req).await.map(drop) }
+            });
+            log_report(&job, "given back", r.await);
+        }
         Ending::Finished(Err(e)) => {
             let req = FailRequest {
                 lease_id,
@@ -304,9 +320,9 @@ async fn supervise(
                 }
             }
             () = &mut given_back => {
-                return Ending::Finished(Err(HandlerError::retryable(
-                    "the worker shut down before the attempt finished",
-                )));
+                let r = handle.snapshot();
+                let unsent = r.checkpoint.filter(|_| r.checkpoint_seq != sent_checkpoint);
+                return Ending::GivenBack(unsent);
             }
         }
     }

@@ -1,4 +1,5 @@
-//! `/workers/…`: the worker protocol — lease (with long polling), heartbeat, complete, fail.
+//! `/workers/…`: the worker protocol — lease (with long polling), heartbeat, complete, fail,
+//! and release (give a task back unfinished, an addition to the contract).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use serde_json::{Map, Value};
 use taskcore_core::validate::check_object_size;
 use taskcore_core::{
     Backoff, Command, CompleteAttempt, FailAttempt, FieldErrors, Heartbeat, LeaseTasks,
-    MetricsReport, Outcome, TaskId, MAX_LEASE_TASKS,
+    MetricsReport, Outcome, ReleaseAttempt, TaskId, MAX_LEASE_TASKS,
 };
 use taskcore_wire::{
     ErrorBody, FailResponse, HeartbeatResponse, LeaseResponse, LeasedTaskBody, TaskBody,
@@ -38,7 +39,8 @@ pub fn routes() -> Router<AppState> {
     let r = route(r, "/workers/lease/", post(lease));
     let r = route(r, "/workers/tasks/{id}/heartbeat/", post(heartbeat));
     let r = route(r, "/workers/tasks/{id}/complete/", post(complete));
-    route(r, "/workers/tasks/{id}/fail/", post(fail))
+    let r = route(r, "/workers/tasks/{id}/fail/", post(fail));
+    route(r, "/workers/tasks/{id}/release/", post(release))
 }
 
 fn string(
@@ -158,6 +160,7 @@ impl Drop for PollGuard {
 
 /// Lease tasks: by priority, brands taking turns; waits up to `wait_seconds` for one.
 #[utoipa::path(post, path = "/workers/lease/", tag = "workers",
+    request_body = taskcore_wire::LeaseRequest,
     responses((status = 200, body = LeaseResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn lease(
@@ -242,6 +245,7 @@ pub async fn lease(
 
 /// Renew a lease; report progress, a checkpoint and figures; hear of a cancel.
 #[utoipa::path(post, path = "/workers/tasks/{id}/heartbeat/", tag = "workers", params(("id" = String, Path)),
+    request_body = taskcore_wire::HeartbeatRequest,
     responses((status = 200, body = HeartbeatResponse), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn heartbeat(
@@ -280,6 +284,7 @@ pub async fn heartbeat(
 
 /// Report success.
 #[utoipa::path(post, path = "/workers/tasks/{id}/complete/", tag = "workers", params(("id" = String, Path)),
+    request_body = taskcore_wire::CompleteRequest,
     responses((status = 200, body = TaskBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn complete(
@@ -313,6 +318,7 @@ pub async fn complete(
 
 /// Report a failure; retried automatically with back-off while retries remain.
 #[utoipa::path(post, path = "/workers/tasks/{id}/fail/", tag = "workers", params(("id" = String, Path)),
+    request_body = taskcore_wire::FailRequest,
     responses((status = 200, body = FailResponse), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn fail(
@@ -352,6 +358,38 @@ pub async fn fail(
             will_retry,
             next_attempt_at: next_attempt_at.map(|t| t.to_rfc3339()),
         })),
+        Outcome::Refused(r) => Err(r.into()),
+        other => Err(ApiError::unexpected(other)),
+    }
+}
+
+/// Give a task back unfinished (a worker shutting down): it is pending again at once, keeps its
+/// place in its queue, and no retry is spent. An addition to the Django contract.
+#[utoipa::path(post, path = "/workers/tasks/{id}/release/", tag = "workers", params(("id" = String, Path)),
+    request_body = taskcore_wire::ReleaseRequest,
+    responses((status = 200, body = TaskBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn release(
+    State(s): State<AppState>,
+    _: RequireWorker,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<TaskBody>, ApiError> {
+    let id = task_id(&s, &id).await?;
+    let mut e = FieldErrors::default();
+    let lease_id = string(&body, "lease_id", true, &mut e).unwrap_or_default();
+    let reason = string(&body, "reason", false, &mut e)
+        .unwrap_or_else(|| "given back by the worker".to_owned());
+    let checkpoint = object(&body, "checkpoint", MAX_CHECKPOINT_BYTES, &mut e);
+    e.into_result(())?;
+    let cmd = Command::Release(ReleaseAttempt {
+        id,
+        lease_id,
+        reason,
+        checkpoint,
+    });
+    match s.cluster.propose(cmd).await? {
+        Outcome::AttemptReleased(t) => Ok(Json(render::task(&t, false))),
         Outcome::Refused(r) => Err(r.into()),
         other => Err(ApiError::unexpected(other)),
     }

@@ -41,10 +41,10 @@ enum Op {
     Lease {
         max: u32,
     },
-    /// The holder of the task's lease (or a stale one) completes or fails it.
+    /// The holder of the task's lease (or a stale one) completes, fails or releases it.
     Report {
         id: TaskId,
-        complete: bool,
+        how: Report,
         stale: bool,
     },
     /// A periodic task every `hours` hours.
@@ -65,6 +65,14 @@ enum Op {
     },
 }
 
+/// What a worker reports at the end of an attempt.
+#[derive(Clone, Copy, Debug)]
+enum Report {
+    Complete,
+    Fail,
+    Release,
+}
+
 const TYPES: [&str; 3] = ["data_export", "seo_content_audit", "report_generation"];
 
 fn op() -> impl Strategy<Value = Op> {
@@ -80,8 +88,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (id.clone(), brand.clone(), any::<bool>()).prop_map(|(id, brand, reset)| Op::Retry { id, brand, reset }),
         1 => (id.clone(), 0usize..5).prop_map(|(id, status)| Op::Force { id, status }),
         2 => (1u32..4).prop_map(|max| Op::Lease { max }),
-        2 => (id, any::<bool>(), prop::bool::weighted(0.2))
-            .prop_map(|(id, complete, stale)| Op::Report { id, complete, stale }),
+        2 => (id, prop_oneof![Just(Report::Complete), Just(Report::Fail), Just(Report::Release)], prop::bool::weighted(0.2))
+            .prop_map(|(id, how, stale)| Op::Report { id, how, stale }),
         1 => (brand.clone(), 1u64..4).prop_map(|(brand, hours)| Op::PeriodicCreate { brand, hours }),
         2 => (1u64..5, prop::bool::weighted(0.3)).prop_map(|(id, stale)| Op::PeriodicFire { id, stale }),
         1 => (1u64..5, brand, any::<bool>()).prop_map(|(id, brand, on)| Op::PeriodicEnable { id, brand, on }),
@@ -186,34 +194,41 @@ fn fire(state: &TaskState, id: u64, stale: bool, n: usize) -> Option<Command> {
 }
 
 /// A report under the task's current lease (or a made-up, stale one).
-fn report(rec: &MemRecords, id: TaskId, complete: bool, stale: bool) -> Option<Command> {
+fn report(rec: &MemRecords, id: TaskId, how: Report, stale: bool) -> Option<Command> {
     let lease = rec.tasks.get(&id)?.lease.as_ref()?;
     let lease_id = if stale {
         "lease_stale".to_owned()
     } else {
         lease.id.clone()
     };
-    Some(if complete {
-        Command::Complete(crate::CompleteAttempt {
+    Some(match how {
+        Report::Complete => Command::Complete(crate::CompleteAttempt {
             id,
             lease_id,
             result_data: Json::empty_object(),
             metrics: None,
-        })
-    } else {
-        let backoff = crate::Backoff {
-            base_ms: 5_000,
-            cap_ms: 600_000,
-            jitter: 0.5,
-        };
-        Command::Fail(crate::FailAttempt {
+        }),
+        Report::Release => Command::Release(crate::ReleaseAttempt {
             id,
             lease_id,
-            error_message: "boom".into(),
-            retryable: true,
-            metrics: None,
-            backoff,
-        })
+            reason: "stopping".into(),
+            checkpoint: Some(Json::empty_object()),
+        }),
+        Report::Fail => {
+            let backoff = crate::Backoff {
+                base_ms: 5_000,
+                cap_ms: 600_000,
+                jitter: 0.5,
+            };
+            Command::Fail(crate::FailAttempt {
+                id,
+                lease_id,
+                error_message: "boom".into(),
+                retryable: true,
+                metrics: None,
+                backoff,
+            })
+        }
     })
 }
 
@@ -238,11 +253,7 @@ fn run(ops: &[Op]) -> (Vec<Option<Outcome>>, TaskState, MemRecords) {
         let at = T0.plus_micros(n as i64 * 3600 * Timestamp::SECOND);
         let before = rec.clone();
         let cmd = match op {
-            Op::Report {
-                id,
-                complete,
-                stale,
-            } => report(&rec, *id, *complete, *stale),
+            Op::Report { id, how, stale } => report(&rec, *id, *how, *stale),
             Op::PeriodicFire { id, stale } => fire(&state, *id, *stale, n),
             _ => command(op, n),
         };
@@ -309,6 +320,17 @@ fn check_transition(
         Outcome::AttemptCompleted(t) => {
             assert_eq!(status_of(before, t.id), Some(Status::Running));
             assert_eq!(t.status, Status::Completed);
+        }
+        Outcome::AttemptReleased(t) => {
+            let was = before.tasks.get(&t.id);
+            assert_eq!(was.map(|t| t.status), Some(Status::Running));
+            assert_eq!(t.status, Status::Pending);
+            assert!(t.lease.is_none());
+            assert_eq!(
+                was.map(|t| t.retry_count),
+                Some(t.retry_count),
+                "a release spends no retry"
+            );
         }
         Outcome::AttemptEnded { task, .. } if task.status == Status::Cancelled => {
             assert_eq!(status_of(before, task.id), Some(Status::Cancelled));
