@@ -217,10 +217,11 @@ async fn a_checkpoint_lets_the_next_attempt_resume() {
 fi
 echo "progress 60"
 echo 'checkpoint {"page": 5}'
-sleep 2
 echo "crashed at page 6" >&2
 exit 1"#,
     );
+    // It crashes right after its checkpoint, before any heartbeat: the worker sends the
+    // checkpoint ahead of the failure report.
     let handler = format!("bulk_operations=exec:{cmd}");
     let _worker = WorkerProc::spawn(&[&node.url], &[&handler], &[]);
     let t = create(&client, "bulk_operations", 3, json!({})).await;

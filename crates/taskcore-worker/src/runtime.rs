@@ -165,8 +165,8 @@ async fn lease(
 enum Ending {
     /// The handler answered.
     Finished(Result<serde_json::Value, HandlerError>),
-    /// The worker is shutting down: give the task back, with a checkpoint not sent yet.
-    GivenBack(Option<serde_json::Value>),
+    /// The worker is shutting down: give the task back.
+    GivenBack,
     /// The task was cancelled or the lease was lost: nothing to report.
     Abandoned(&'static str),
 }
@@ -207,6 +207,8 @@ async fn run_attempt(
     let ttl = lease_ttl(&leased);
     let started = Instant::now();
     let handle = AttemptHandle::new();
+    // The sequence number of the last checkpoint the server accepted.
+    let mut sent_checkpoint = 0;
     let ending = match handler {
         None => Ending::Finished(Err(HandlerError::retryable(format!(
             "this worker has no handler for {:?}",
@@ -214,7 +216,7 @@ async fn run_attempt(
         )))),
         Some(h) => {
             let work = h.run(&job, &handle);
-            supervise(&shared, &leased, &handle, ttl, work).await
+            supervise(&shared, &leased, &handle, ttl, work, &mut sent_checkpoint).await
         }
     };
     let metrics = Some(MetricsReportBody {
@@ -238,7 +240,9 @@ async fn run_attempt(
             });
             log_report(&job, "completed", r.await);
         }
-        Ending::GivenBack(checkpoint) => {
+        Ending::GivenBack => {
+            let r = handle.snapshot();
+            let checkpoint = r.checkpoint.filter(|_| r.checkpoint_seq != sent_checkpoint);
             let req = ReleaseRequest {
                 lease_id,
                 reason: Some("the worker shut down before the attempt finished".into()),
@@ -251,6 +255,16 @@ async fn run_attempt(
             log_report(&job, "given back", r.await);
         }
         Ending::Finished(Err(e)) => {
+            // A retry resumes from the latest checkpoint, even one made just before the
+            // failure: send it first if the heartbeats have not.
+            let unsent = handle.snapshot().checkpoint_seq != sent_checkpoint;
+            if e.retryable && unsent {
+                if let Some(why) = heartbeat(&shared, &leased, &handle, &mut sent_checkpoint).await
+                {
+                    tracing::info!(task = %job.task_id, why, "attempt abandoned");
+                    return;
+                }
+            }
             let req = FailRequest {
                 lease_id,
                 error_message: e.message.clone(),
@@ -289,6 +303,7 @@ async fn supervise(
     handle: &AttemptHandle,
     ttl: Duration,
     work: crate::BoxFuture<'_, Result<serde_json::Value, HandlerError>>,
+    sent_checkpoint: &mut u64,
 ) -> Ending {
     // Renew a third of the way into the lease; report news (progress, a checkpoint) sooner,
     // at most once per `REPORT_EVERY`.
@@ -303,7 +318,6 @@ async fn supervise(
         // A closed channel means the worker is gone: give back as well.
         let _ = give_back.wait_for(|g| *g).await;
     };
-    let mut sent_checkpoint = 0;
     tokio::pin!(work, given_back);
     loop {
         tokio::select! {
@@ -315,15 +329,11 @@ async fn supervise(
                 }
                 last_report = now;
                 last_sent = Instant::now();
-                if let Some(why) = heartbeat(shared, leased, handle, &mut sent_checkpoint).await {
+                if let Some(why) = heartbeat(shared, leased, handle, sent_checkpoint).await {
                     return Ending::Abandoned(why);
                 }
             }
-            () = &mut given_back => {
-                let r = handle.snapshot();
-                let unsent = r.checkpoint.filter(|_| r.checkpoint_seq != sent_checkpoint);
-                return Ending::GivenBack(unsent);
-            }
+            () = &mut given_back => return Ending::GivenBack,
         }
     }
 }
