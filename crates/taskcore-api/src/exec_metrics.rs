@@ -1,6 +1,6 @@
 //! The execution figures of `/metrics`: queue depth per priority, leases held, the attempts
 //! applied (leased, completed, failed, expired, timed out, released, retried, exhausted), attempt
-//! durations, periodic fires, the scheduler and the long polls waiting here.
+//! durations, periodic fires, tasks purged, the scheduler and the long polls waiting here.
 
 use std::fmt::Write;
 
@@ -84,6 +84,13 @@ pub(crate) fn render(s: &AppState, out: &mut String) {
         "taskcore_periodic_fired_total {}",
         load(&stats.periodic_fired)
     );
+    header(
+        out,
+        "taskcore_tasks_purged_total",
+        "counter",
+        "Finished tasks deleted by the retention policy.",
+    );
+    let _ = writeln!(out, "taskcore_tasks_purged_total {}", load(&stats.purged));
     let enabled = sm
         .read()
         .periodic()

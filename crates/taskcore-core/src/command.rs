@@ -82,6 +82,8 @@ pub enum Command {
     FirePeriodic(crate::FirePeriodic),
     /// The holder of a lease gives the task back unfinished (a worker shutting down).
     Release(ReleaseAttempt),
+    /// Delete finished tasks past the retention age (proposed by the leader).
+    Purge(crate::PurgeFinished),
 }
 
 /// A worker's lease request, stamped by the leader.
@@ -351,6 +353,11 @@ pub enum Outcome {
     },
     /// The holder gave the task back: pending again, no retry spent.
     AttemptReleased(Task),
+    /// Finished tasks past the retention age were deleted.
+    Purged {
+        /// How many.
+        count: u32,
+    },
 }
 
 /// Why a command changed nothing.

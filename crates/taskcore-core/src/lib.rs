@@ -17,6 +17,7 @@ mod leasing;
 mod periodic;
 mod query;
 mod records;
+mod retention;
 pub mod schedule;
 mod state;
 mod stats;
@@ -36,6 +37,7 @@ pub use leases::LeaseEntry;
 pub use periodic::{FirePeriodic, PeriodicId, PeriodicPatch, PeriodicSpec, PeriodicTask};
 pub use query::{OrderField, OrderKey, QueryPage, TaskQuery};
 pub use records::{IdempotencyRecord, MemRecords, Records, StorageFault};
+pub use retention::{PurgeFinished, MAX_PURGE};
 pub use state::{TaskState, IDEMPOTENCY_TTL_MICROS};
 pub use stats::{QueueStats, TypeStat, TypeStats};
 pub use task::{

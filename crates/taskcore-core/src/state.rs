@@ -146,6 +146,7 @@ impl TaskState {
             Command::DeletePeriodic { id, brand } => Ok(self.delete_periodic(*id, *brand, rec)),
             Command::FirePeriodic(f) => self.fire_periodic(f, at, rec),
             Command::Release(r) => self.release(r, at, rec),
+            Command::Purge(p) => self.purge(p, at, rec),
         }
     }
 
@@ -455,4 +456,4 @@ fn invalid_status(action: &str, current: Status, allowed: &[Status]) -> Refusal 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,4 +1,4 @@
-//! How the scheduler ends attempts and spaces their retries.
+//! How the scheduler ends attempts, spaces their retries and purges finished tasks.
 
 use std::time::Duration;
 
@@ -17,6 +17,10 @@ pub struct SchedulerConfig {
     pub takeover_grace: Duration,
     /// How long to wait before proposing again after a proposal failed (no quorum).
     pub retry_propose_after: Duration,
+    /// How long a finished task is kept after its last change; `None`: for ever.
+    pub keep_finished: Option<Duration>,
+    /// The shortest time between two retention sweeps (each reads the whole index).
+    pub retention_min_gap: Duration,
     /// A prefix for actor names, unique per node in one process (tests run several nodes).
     pub name: String,
 }
@@ -28,6 +32,8 @@ impl Default for SchedulerConfig {
             retry_cap_ms: 600_000,
             takeover_grace: Duration::from_secs(30),
             retry_propose_after: Duration::from_millis(500),
+            keep_finished: None,
+            retention_min_gap: Duration::from_secs(60),
             name: "taskcore".into(),
         }
     }

@@ -1,6 +1,6 @@
 //! The root of the leader's actors: it hears every lease change the state machine applies and
-//! hands each to the supervisor of the task's priority queue, and wakes the periodic-task actor
-//! when schedules change.
+//! hands each to the supervisor of the task's priority queue, wakes the periodic-task actor
+//! when schedules change, and runs the retention actor when a retention age is set.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 
 use crate::periodic_actor::{PeriodicActor, PeriodicArgs, PeriodicMsg};
 use crate::queue_supervisor::{QueueArgs, QueueMsg, QueueSupervisor};
+use crate::retention_actor::{RetentionActor, RetentionArgs, Sweep};
 use crate::scheduler::Context;
 
 /// The priorities, in queue order.
@@ -48,6 +49,7 @@ pub struct DispatcherState {
     placed: HashMap<TaskId, usize>,
     events: Option<JoinHandle<()>>,
     periodic: Option<ActorRef<PeriodicMsg>>,
+    retention: Option<ActorRef<Sweep>>,
 }
 
 impl DispatcherState {
@@ -83,6 +85,25 @@ impl DispatcherState {
         let (actor, _) =
             Actor::spawn_linked(Some(name), PeriodicActor, args, myself.get_cell()).await?;
         self.periodic = Some(actor);
+        Ok(())
+    }
+
+    /// Starts the retention actor, when a retention age is set.
+    async fn spawn_retention(
+        &mut self,
+        myself: &ActorRef<DispatcherMsg>,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(keep) = self.ctx.config.keep_finished else {
+            return Ok(());
+        };
+        let name = format!("{}-retention", self.ctx.config.name);
+        let args = RetentionArgs {
+            ctx: self.ctx.clone(),
+            keep,
+        };
+        let (actor, _) =
+            Actor::spawn_linked(Some(name), RetentionActor, args, myself.get_cell()).await?;
+        self.retention = Some(actor);
         Ok(())
     }
 
@@ -133,6 +154,11 @@ impl DispatcherState {
     }
 }
 
+/// Whether `actor` is the one with this id.
+fn is<M: ractor::Message>(actor: &Option<ActorRef<M>>, id: ActorId) -> bool {
+    actor.as_ref().is_some_and(|a| a.get_id() == id)
+}
+
 /// Forwards the state machine's lease events to the dispatcher until either goes away.
 fn forward(
     mut events: broadcast::Receiver<StateEvent>,
@@ -175,11 +201,13 @@ impl Actor for Dispatcher {
             placed: HashMap::new(),
             events: None,
             periodic: None,
+            retention: None,
         };
         for p in 0..PRIORITIES.len() {
             state.spawn_queue(&myself, p).await?;
         }
         state.spawn_periodic(&myself).await?;
+        state.spawn_retention(&myself).await?;
         state.events = Some(forward(events, myself.clone()));
         state.resync();
         Ok(state)
@@ -240,15 +268,16 @@ impl Actor for Dispatcher {
             | SupervisionEvent::ActorTerminated(cell, ..) => cell,
             _ => return Ok(()),
         };
-        if state
-            .periodic
-            .as_ref()
-            .is_some_and(|p| p.get_id() == cell.get_id())
-        {
+        let id = cell.get_id();
+        if is(&state.periodic, id) {
             tracing::warn!("the periodic-task actor died; restarting it");
             return state.spawn_periodic(&myself).await;
         }
-        let Some(p) = state.queue_of.remove(&cell.get_id()) else {
+        if is(&state.retention, id) {
+            tracing::warn!("the retention actor died; restarting it");
+            return state.spawn_retention(&myself).await;
+        }
+        let Some(p) = state.queue_of.remove(&id) else {
             return Ok(());
         };
         tracing::warn!(

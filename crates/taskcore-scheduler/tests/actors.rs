@@ -1,6 +1,6 @@
 //! The leader's actors over a real one-node cluster: leases that run out, heartbeats that keep
 //! attempts alive, time-outs, cancelled leases, actors restarted from the replicated state, and
-//! a rebuild when leadership is taken over.
+//! a rebuild when leadership is taken over, and the retention of finished tasks.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -51,6 +51,7 @@ fn config(grace: Duration) -> SchedulerConfig {
         takeover_grace: grace,
         retry_propose_after: Duration::from_millis(50),
         name: format!("test{}", NAMES.fetch_add(1, Ordering::Relaxed)),
+        ..SchedulerConfig::default()
     }
 }
 
@@ -367,4 +368,62 @@ async fn missed_periodic_runs_are_caught_up_once_when_a_leader_starts() {
         runs <= 2,
         "one catch-up (and at most one on-time run before the shutdown), not one per missed tick: {runs}"
     );
+}
+
+#[tokio::test]
+async fn finished_tasks_are_purged_once_past_the_retention_age_and_no_sooner() {
+    let n = node().await;
+    let keep = Duration::from_millis(1500);
+    let s = SchedulerHandle::start(
+        n.cluster.clone(),
+        SchedulerConfig {
+            keep_finished: Some(keep),
+            retention_min_gap: Duration::from_millis(100),
+            ..config(Duration::ZERO)
+        },
+    );
+    let kept = n.create(Priority::Normal, 60).await;
+    let mut ends = Vec::new();
+    // Two tasks finish at different times, after the actor's first look found nothing: its
+    // timer wakes for each as it comes of age.
+    for _ in 0..2 {
+        let id = n.create(Priority::Low, 60).await;
+        let Outcome::Cancelled { task, .. } = n.run(Command::Cancel { id, brand: 1 }).await else {
+            panic!("cancelled")
+        };
+        ends.push((id, task.updated_at));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (id, ended) in ends {
+        loop {
+            let (exists, now) = {
+                let sm = n.cluster.state_machine().read();
+                (sm.task(id).unwrap().is_some(), n.cluster.now())
+            };
+            if !exists {
+                let age = now.0 - ended.0;
+                assert!(
+                    age >= keep.as_micros() as i64,
+                    "purged only past the age ({age} µs)"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "task {id} is purged");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(
+        n.task(kept).status,
+        Status::Pending,
+        "unfinished tasks stay"
+    );
+    assert_eq!(
+        n.cluster
+            .state_machine()
+            .execution_stats()
+            .purged
+            .load(Ordering::Relaxed),
+        2
+    );
+    s.shutdown().await;
 }

@@ -37,6 +37,8 @@ pub struct ExecutionStats {
     pub exhausted: AtomicU64,
     /// Tasks created by periodic tasks (due runs and runs now).
     pub periodic_fired: AtomicU64,
+    /// Finished tasks deleted by the retention policy.
+    pub purged: AtomicU64,
     /// Durations of the latest completed attempts, in milliseconds, oldest first.
     recent_ms: Mutex<VecDeque<u64>>,
     duration_count: AtomicU64,
@@ -93,6 +95,7 @@ impl ExecutionStats {
                 self.observe(task);
             }
             Outcome::PeriodicFired { .. } => add(&self.periodic_fired, 1),
+            Outcome::Purged { count } => add(&self.purged, u64::from(*count)),
             _ => {}
         }
     }

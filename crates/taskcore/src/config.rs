@@ -36,6 +36,9 @@ pub struct FileConfig {
     /// `[execution]`: leases and retries.
     #[serde(default)]
     pub execution: ExecutionSection,
+    /// `[retention]`: how long finished tasks are kept.
+    #[serde(default)]
+    pub retention: RetentionSection,
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
@@ -81,6 +84,24 @@ pub struct ExecutionSection {
     pub retry_base_ms: Option<u64>,
     /// Longest back-off, milliseconds (default 600,000).
     pub retry_cap_ms: Option<u64>,
+}
+
+/// `[retention]`: how long finished tasks are kept.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Completed, failed and cancelled tasks are deleted this many days after their last
+    /// change (fractions allowed); absent or 0: kept for ever (the default).
+    pub keep_finished_days: Option<f64>,
+}
+
+impl RetentionSection {
+    /// The retention age, or `None` to keep every task.
+    pub fn keep_finished(&self) -> Option<std::time::Duration> {
+        self.keep_finished_days
+            .filter(|d| *d > 0.0)
+            .map(|d| std::time::Duration::from_secs_f64(d * 86_400.0))
+    }
 }
 
 /// `[tasks]`.
@@ -143,6 +164,8 @@ pub struct NodeConfig {
     pub task_types: TaskTypes,
     /// Lease and retry settings.
     pub execution: ExecutionSection,
+    /// Retention of finished tasks.
+    pub retention: RetentionSection,
     /// Development mode: one node, a printed token.
     pub dev: bool,
     /// Tracing filter.
@@ -196,6 +219,13 @@ impl NodeConfig {
                 bail!("execution.retry_base_ms must not exceed execution.retry_cap_ms");
             }
         }
+        if file
+            .retention
+            .keep_finished_days
+            .is_some_and(|d| !(0.0..=36_500.0).contains(&d))
+        {
+            bail!("retention.keep_finished_days must be from 0 (keep for ever) to 36,500");
+        }
         let log_format = env("TASKCORE_LOG_FORMAT").or(file.log.format);
         Ok(NodeConfig {
             node_id: flags.node_id.or(file.node_id).unwrap_or(1),
@@ -218,6 +248,7 @@ impl NodeConfig {
             auth,
             task_types: types,
             execution,
+            retention: file.retention,
             dev: flags.dev,
             log_filter: env("TASKCORE_LOG")
                 .or(file.log.filter)
@@ -285,7 +316,7 @@ mod tests {
             &path,
             "node_id = 3\nhttp_addr = \"127.0.0.1:9000\"\ncluster_secret = \"c\"\n\
              [auth]\njwt_secret = \"s\"\n[tasks]\ntypes = [\"a\", \"b\"]\n\
-             [raft]\nheartbeat_ms = 50\n",
+             [raft]\nheartbeat_ms = 50\n[retention]\nkeep_finished_days = 0.5\n",
         )
         .unwrap();
         let flags = Overrides {
@@ -298,7 +329,37 @@ mod tests {
         assert_eq!(c.http_addr.port(), 9001);
         assert_eq!(c.task_types.0, vec!["a", "b"]);
         assert_eq!(c.raft.heartbeat_ms, Some(50));
+        assert_eq!(
+            c.retention.keep_finished(),
+            Some(std::time::Duration::from_secs(12 * 3600))
+        );
         assert!(!c.init);
+    }
+
+    #[test]
+    fn a_retention_age_out_of_range_is_refused_and_zero_keeps_for_ever() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let resolve = |days: &str| {
+            std::fs::write(&path, format!("[retention]\nkeep_finished_days = {days}\n")).unwrap();
+            NodeConfig::resolve(&Overrides {
+                config: Some(path.clone()),
+                dev: true,
+                ..Default::default()
+            })
+        };
+        for bad in ["-1", "40000", "nan"] {
+            let err = resolve(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("keep_finished_days"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(resolve("0").unwrap().retention.keep_finished(), None);
+        assert_eq!(
+            resolve("30").unwrap().retention.keep_finished(),
+            Some(std::time::Duration::from_secs(30 * 86_400))
+        );
     }
 
     #[test]

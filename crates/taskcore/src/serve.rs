@@ -70,6 +70,7 @@ pub async fn run(
             retry_base_ms: api_config.retry_base_ms,
             retry_cap_ms: api_config.retry_cap_ms,
             takeover_grace: Duration::from_millis(api_config.lease_ttl_ms),
+            keep_finished: config.retention.keep_finished(),
             name: format!("node{}", config.node_id),
             ..SchedulerConfig::default()
         },

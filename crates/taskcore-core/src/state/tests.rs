@@ -7,7 +7,7 @@ mod props;
 
 const T0: Timestamp = Timestamp(1_734_700_000_000_000);
 
-pub(super) fn create_cmd(brand: BrandId, task_id: &str) -> CreateTask {
+pub(crate) fn create_cmd(brand: BrandId, task_id: &str) -> CreateTask {
     CreateTask {
         task_id: task_id.to_owned(),
         brand,

@@ -57,6 +57,11 @@ enum Op {
         id: u64,
         stale: bool,
     },
+    /// The leader purges finished tasks older than `keep_hours` (at most `max`).
+    Purge {
+        keep_hours: u64,
+        max: u32,
+    },
     /// Pause or resume a periodic task.
     PeriodicEnable {
         id: u64,
@@ -93,6 +98,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (brand.clone(), 1u64..4).prop_map(|(brand, hours)| Op::PeriodicCreate { brand, hours }),
         2 => (1u64..5, prop::bool::weighted(0.3)).prop_map(|(id, stale)| Op::PeriodicFire { id, stale }),
         1 => (1u64..5, brand, any::<bool>()).prop_map(|(id, brand, on)| Op::PeriodicEnable { id, brand, on }),
+        1 => (0u64..6, 1u32..4).prop_map(|(keep_hours, max)| Op::Purge { keep_hours, max }),
     ]
 }
 
@@ -172,6 +178,10 @@ fn command(op: &Op, n: usize) -> Option<Command> {
                 ..Default::default()
             },
         },
+        Op::Purge { keep_hours, max } => Command::Purge(crate::PurgeFinished {
+            keep_ms: keep_hours * 3600 * 1000,
+            max,
+        }),
         Op::Force { .. } | Op::Report { .. } | Op::PeriodicFire { .. } => return None,
     })
 }
@@ -320,6 +330,21 @@ fn check_transition(
         Outcome::AttemptCompleted(t) => {
             assert_eq!(status_of(before, t.id), Some(Status::Running));
             assert_eq!(t.status, Status::Completed);
+        }
+        Outcome::Purged { count } => {
+            assert_eq!(after.tasks.len() + *count as usize, before.tasks.len());
+            for (id, t) in &before.tasks {
+                if !after.tasks.contains_key(id) {
+                    assert!(
+                        matches!(
+                            t.status,
+                            Status::Completed | Status::Failed | Status::Cancelled
+                        ),
+                        "only finished tasks are purged"
+                    );
+                    assert!(t.lease.is_none(), "nor one whose worker holds a lease");
+                }
+            }
         }
         Outcome::AttemptReleased(t) => {
             let was = before.tasks.get(&t.id);
