@@ -48,13 +48,17 @@ impl Index {
         if max == 0 {
             return Vec::new();
         }
-        // The `max` oldest, kept in a max-heap: the scan is one pass over the columns.
-        let mut oldest = BinaryHeap::with_capacity(max + 1);
+        // The `max` oldest, kept in a max-heap: the scan is one pass over the columns, and a
+        // task younger than the youngest kept costs one comparison.
+        let mut oldest = BinaryHeap::with_capacity(max);
         for key in self.finished().filter(|&(at, _)| at < before.0) {
-            oldest.push(key);
-            if oldest.len() > max {
+            if oldest.len() == max {
+                if oldest.peek().is_some_and(|youngest| key >= *youngest) {
+                    continue;
+                }
                 oldest.pop();
             }
+            oldest.push(key);
         }
         let mut keys = oldest.into_vec();
         keys.sort_unstable();

@@ -134,3 +134,34 @@ fn a_task_still_holding_a_lease_is_kept_until_the_lease_is_gone() {
     assert_eq!(w.purge(at(200), 1, 10), 1);
     assert_eq!(w.state.index().len(), 0);
 }
+
+#[test]
+fn the_pick_is_the_oldest_whatever_the_order_of_ids_and_brands() {
+    let mut w = World {
+        state: TaskState::new(),
+        rec: MemRecords::default(),
+    };
+    let ids: Vec<TaskId> = (0..60).map(|i| w.create(at(0), 1 + i % 3)).collect();
+    // Cancelled in a scrambled order, some at the same hour.
+    for (n, i) in (0..60).map(|i| (i * 37) % 60).enumerate() {
+        let id = ids[i as usize];
+        let brand = 1 + (i as u64) % 3;
+        w.run(at(1 + n as i64 / 2), Command::Cancel { id, brand });
+    }
+    let mut all: Vec<(i64, TaskId)> = w
+        .rec
+        .tasks
+        .values()
+        .map(|t| (t.updated_at.0, t.id))
+        .collect();
+    all.sort_unstable();
+    for (before, max) in [(at(10), 7), (at(100), 25), (at(2), 60), (at(0), 5)] {
+        let want: Vec<TaskId> = all
+            .iter()
+            .filter(|(t, _)| *t < before.0)
+            .take(max)
+            .map(|(_, id)| *id)
+            .collect();
+        assert_eq!(w.state.index().finished_before(before, max), want);
+    }
+}
