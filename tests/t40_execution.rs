@@ -1,6 +1,7 @@
 //! Execution end to end with real processes: the embedded worker of `--dev`, `taskcore worker`
 //! with `exec` programs, retries and exhaustion, cancels that kill the program, checkpoints
-//! that resume, a worker lost mid-task, and graceful worker shutdown.
+//! that resume, a worker lost mid-task, graceful worker shutdown, and the retention of finished
+//! tasks.
 
 mod common;
 
@@ -318,4 +319,56 @@ async fn a_stopping_worker_finishes_what_it_holds_or_gives_it_back() {
     .await;
     assert_eq!(outcomes(&done), ["released", "completed"]);
     assert_eq!(done.retry_count, 0);
+}
+
+#[tokio::test]
+async fn finished_tasks_are_purged_past_the_configured_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    // Kept 0.00003 days: 2.6 s.
+    let config = execution_config(
+        dir.path(),
+        3000,
+        "[retention]\nkeep_finished_days = 0.00003\n",
+    );
+    let node = Node::spawn(Launch {
+        config: Some(config),
+        ..Launch::new(&dir.path().join("node"))
+    });
+    let client = Client::new(&node.url, &token(false)).with_brand(9);
+    let _worker = WorkerProc::spawn(&[&node.url], &["data_export=noop"], &[]);
+    let t = create(&client, "data_export", 3, json!({})).await;
+    let waiting = create(&client, "report_generation", 3, json!({})).await;
+    let done = until(&client, t.id, "it completes", |t| {
+        t.status == TaskStatus::Completed
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let err = loop {
+        match client.get_task(&t.id.to_string()).await {
+            Err(e) => break e,
+            Ok(_) => {
+                assert!(Instant::now() < deadline, "the finished task is purged");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(err.error_code(), Some("NOT_FOUND"));
+    let gone_at = chrono::Utc::now();
+    let finished = chrono::DateTime::parse_from_rfc3339(&done.updated_at).unwrap();
+    assert!(
+        (gone_at - finished.with_timezone(&chrono::Utc)).num_milliseconds() >= 2500,
+        "kept for its retention age"
+    );
+    let kept = client.get_task(&waiting.id.to_string()).await.unwrap();
+    assert_eq!(kept.status, TaskStatus::Pending, "unfinished tasks stay");
+    let metrics = reqwest::get(format!("{}/metrics", node.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "taskcore_tasks_purged_total 1"),
+        "{metrics}"
+    );
 }

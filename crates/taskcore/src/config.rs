@@ -102,6 +102,18 @@ impl RetentionSection {
             .filter(|d| *d > 0.0)
             .map(|d| std::time::Duration::from_secs_f64(d * 86_400.0))
     }
+
+    /// The shortest time between two sweeps: a tenth of the age (a task goes at most that much
+    /// past it), from 100 ms to a minute (each sweep reads the whole index).
+    pub fn min_sweep_gap(&self) -> std::time::Duration {
+        let tenth = self
+            .keep_finished()
+            .map_or(std::time::Duration::MAX, |k| k / 10);
+        tenth.clamp(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(60),
+        )
+    }
 }
 
 /// `[tasks]`.
@@ -356,6 +368,10 @@ mod tests {
             );
         }
         assert_eq!(resolve("0").unwrap().retention.keep_finished(), None);
+        let minute = std::time::Duration::from_secs(60);
+        assert_eq!(resolve("30").unwrap().retention.min_sweep_gap(), minute);
+        let short = resolve("0.0001").unwrap().retention; // 8.64 s
+        assert_eq!(short.min_sweep_gap(), std::time::Duration::from_millis(864));
         assert_eq!(
             resolve("30").unwrap().retention.keep_finished(),
             Some(std::time::Duration::from_secs(30 * 86_400))

@@ -71,6 +71,7 @@ pub async fn run(
             retry_cap_ms: api_config.retry_cap_ms,
             takeover_grace: Duration::from_millis(api_config.lease_ttl_ms),
             keep_finished: config.retention.keep_finished(),
+            retention_min_gap: config.retention.min_sweep_gap(),
             name: format!("node{}", config.node_id),
             ..SchedulerConfig::default()
         },
