@@ -368,7 +368,9 @@ async fn finished_tasks_are_purged_past_the_configured_retention() {
         .await
         .unwrap();
     assert!(
-        metrics.lines().any(|l| l == "taskcore_tasks_purged_total 1"),
+        metrics
+            .lines()
+            .any(|l| l == "taskcore_tasks_purged_total 1"),
         "{metrics}"
     );
 }
