@@ -269,4 +269,14 @@ fn taskctl_manages_tasks_with_tables_and_json() {
     let detail: Value =
         serde_json::from_str(&taskctl(&node, &tok, &["--json", "tasks", "get", "1"])).unwrap();
     assert_eq!(detail["retry_count"], 1);
+    let status: Value =
+        serde_json::from_str(&taskctl(&node, "", &["--json", "node", "status"])).unwrap();
+    assert_eq!(
+        (&status["healthy"], &status["ready"], &status["leader"]),
+        (&json!(true), &json!(true), &json!(true))
+    );
+    assert_eq!(status["queue_depth"]["high"], 1);
+    assert_eq!(status["tasks"], 1);
+    let text = taskctl(&node, "", &["node", "status"]);
+    assert!(text.contains("leader: this node"), "{text}");
 }

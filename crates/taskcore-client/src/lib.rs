@@ -411,17 +411,50 @@ impl Client {
             .await
     }
 
+    /// `GET` of an endpoint that needs no token.
+    async fn get_open(&self, path: &str) -> Result<reqwest::Response, ClientError> {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))
+    }
+
+    /// Whether `GET /healthz` answers 200.
+    ///
+    /// # Errors
+    /// The node cannot be reached.
+    pub async fn healthy(&self) -> Result<bool, ClientError> {
+        let res = self.get_open("/healthz").await?;
+        Ok(res.status().is_success())
+    }
+
+    /// `GET /metrics`: the node's figures in the Prometheus text format.
+    ///
+    /// # Errors
+    /// The node cannot be reached, or does not answer 200.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let res = self.get_open("/metrics").await?;
+        let status = res.status();
+        let text = res
+            .text()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if !status.is_success() {
+            return Err(ClientError::Decode {
+                status: status.as_u16(),
+                detail: text.chars().take(200).collect(),
+            });
+        }
+        Ok(text)
+    }
+
     /// Whether `GET /readyz` answers 200.
     ///
     /// # Errors
     /// The node cannot be reached.
     pub async fn ready(&self) -> Result<bool, ClientError> {
-        let res = self
-            .http
-            .get(format!("{}/readyz", self.base))
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let res = self.get_open("/readyz").await?;
         Ok(res.status().is_success())
     }
 }

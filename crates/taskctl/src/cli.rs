@@ -45,6 +45,16 @@ pub enum Command {
     /// Periodic tasks: schedules that create tasks.
     #[command(subcommand)]
     Periodic(PeriodicCommand),
+    /// The node at `--server` (no token needed).
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+/// `taskctl node …`.
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Health, readiness, Raft position, queues, leases and attempt counts of the node.
+    Status,
 }
 
 /// `taskctl periodic …`.

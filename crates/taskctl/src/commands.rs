@@ -13,9 +13,16 @@ use crate::table;
 
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Token(args) = &cli.command {
-        println!("{}", mint(args)?);
-        return Ok(());
+    match cli.command {
+        Command::Token(args) => {
+            println!("{}", mint(&args)?);
+            return Ok(());
+        }
+        Command::Node(cmd) => {
+            let client = Client::new(&cli.server, "");
+            return crate::node::run(&client, cmd, cli.json).await;
+        }
+        _ => {}
     }
     let token = cli
         .token
@@ -23,7 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .context("no token: pass --token or set TASKCORE_TOKEN")?;
     let client = Client::new(&cli.server, &token).with_brand(cli.brand);
     match cli.command {
-        Command::Token(_) => Ok(()),
+        Command::Token(_) | Command::Node(_) => Ok(()),
         Command::Tasks(cmd) => tasks(&client, cmd, cli.json).await,
         Command::Stats(cmd) => stats(&client, cmd, cli.json).await,
         Command::Cluster(cmd) => crate::cluster::run(&client, cmd, cli.json).await,
