@@ -187,20 +187,12 @@ impl Node {
 
     /// SIGKILLs the node and waits for it to die.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill9(&mut self.child);
     }
 
     /// SIGTERMs the node and waits for a clean exit; returns whether it exited with success.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else {
-            return false;
-        };
-        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        c.wait().map(|s| s.success()).unwrap_or(false)
+        terminate(&mut self.child)
     }
 
     /// Starts the node again on the same data directory and the same addresses.
@@ -214,6 +206,24 @@ impl Node {
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
+}
+
+/// SIGKILLs a child process (if still held) and waits for it to die.
+pub fn kill9(child: &mut Option<Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// SIGTERMs a child process (if still held) and waits for its exit; whether it succeeded.
+pub fn terminate(child: &mut Option<Child>) -> bool {
+    let Some(mut c) = child.take() else {
+        return false;
+    };
+    // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    c.wait().map(|s| s.success()).unwrap_or(false)
 }
 
 impl Drop for Node {

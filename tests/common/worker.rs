@@ -30,20 +30,12 @@ impl WorkerProc {
 
     /// SIGKILLs the worker and waits for it to die.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        super::kill9(&mut self.child);
     }
 
     /// SIGTERMs the worker and waits for its exit; returns whether it exited with success.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else {
-            return false;
-        };
-        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        c.wait().map(|s| s.success()).unwrap_or(false)
+        super::terminate(&mut self.child)
     }
 }
 
