@@ -10,6 +10,7 @@
 mod batcher;
 mod clock;
 mod config;
+pub mod handshake;
 mod network;
 mod node;
 mod peer_client;
@@ -22,6 +23,7 @@ pub mod wire;
 pub use clock::Clock;
 pub use config::ClusterConfig;
 pub use node::{ClusterGuard, ClusterHandle};
+pub use peer_server::{HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED};
 pub use status::{ClusterStatus, MemberStatus};
 pub use types::{NodeAddr, NodeId, Raft, TypeConfig};
 

@@ -1,4 +1,7 @@
 //! Calls to peers: a pool of authenticated connections per address.
+//!
+//! A connection is used only after the peer proved it knows the cluster secret (see
+//! `handshake`): a request is never sent to an address that could not.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +17,7 @@ const IDLE_PER_PEER: usize = 16;
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// Nothing was sent: the peer could not be reached or refused the secret.
+    /// Nothing was sent: the peer could not be reached, or the handshake failed.
     #[error("unreachable: {0}")]
     Unreachable(WireError),
     /// The request was sent but no answer came: it may or may not have been served.
@@ -72,20 +75,8 @@ impl PeerClient {
     async fn connect(&self, addr: &str) -> Result<TcpStream, WireError> {
         let mut stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        write_frame(
-            &mut stream,
-            &PeerRequest::Hello {
-                secret: self.secret.to_string(),
-            },
-        )
-        .await?;
-        match read_frame::<PeerResponse>(&mut stream).await? {
-            PeerResponse::Welcome => Ok(stream),
-            PeerResponse::Refused(why) => Err(WireError::Refused(why)),
-            other => Err(WireError::Malformed(format!(
-                "unexpected greeting {other:?}"
-            ))),
-        }
+        crate::handshake::dial(&mut stream, &self.secret).await?;
+        Ok(stream)
     }
 
     /// An idle connection that the peer has not closed.

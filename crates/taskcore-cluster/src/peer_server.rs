@@ -1,26 +1,39 @@
 //! Serves peers on `raft_addr`: Raft RPCs, forwarded writes, read indexes, membership changes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use crate::wire::{read_frame, write_frame, PeerRequest, PeerResponse, WireError};
 use crate::ClusterHandle;
 
-/// How long a new connection may take to present the secret.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a new connection may take to complete the handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections that have not completed the handshake yet, at most; more are closed at once.
+pub const MAX_UNAUTHENTICATED: usize = 64;
 
 /// Accepts peers until the task is aborted; the connections it serves end with it (they live
 /// in its `JoinSet`), so that a stopped node answers no one.
+///
+/// Before the handshake a connection costs a slot of [`MAX_UNAUTHENTICATED`] and at most
+/// [`HANDSHAKE_TIMEOUT`]: someone who opens connections and sends nothing cannot hold more.
 pub(crate) async fn serve(listener: TcpListener, node: ClusterHandle) {
     let mut connections = tokio::task::JoinSet::new();
+    let unauthenticated = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(slot) = unauthenticated.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, "too many peer connections in their handshake; closed one");
+                        drop(stream);
+                        continue;
+                    };
                     let node = node.clone();
                     connections.spawn(async move {
-                        if let Err(e) = connection(stream, node).await {
+                        if let Err(e) = connection(stream, node, slot).await {
                             tracing::debug!(%peer, error = %e, "peer connection closed");
                         }
                     });
@@ -36,30 +49,21 @@ pub(crate) async fn serve(listener: TcpListener, node: ClusterHandle) {
     }
 }
 
-/// Compares secrets in time independent of where they differ.
-fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn connection(mut stream: TcpStream, node: ClusterHandle) -> Result<(), WireError> {
+async fn connection(
+    mut stream: TcpStream,
+    node: ClusterHandle,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) -> Result<(), WireError> {
     stream.set_nodelay(true)?;
-    let hello = tokio::time::timeout(HELLO_TIMEOUT, read_frame::<PeerRequest>(&mut stream))
-        .await
-        .map_err(|_| WireError::Malformed("no greeting in time".into()))??;
-    match hello {
-        PeerRequest::Hello { secret } if same_secret(&secret, &node.inner.secret) => {
-            write_frame(&mut stream, &PeerResponse::Welcome).await?;
-        }
-        _ => {
-            tracing::warn!(peer = ?stream.peer_addr().ok(), "refused a peer with a wrong cluster secret");
-            write_frame(
-                &mut stream,
-                &PeerResponse::Refused("wrong cluster secret".into()),
-            )
-            .await?;
+    let handshake = crate::handshake::listen(&mut stream, &node.inner.secret);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(())) => drop(slot),
+        Ok(Err(WireError::Refused(why))) => {
+            tracing::warn!(peer = ?stream.peer_addr().ok(), %why, "refused a peer");
             return Ok(());
         }
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(WireError::Malformed("no handshake in time".into())),
     }
     loop {
         let request: PeerRequest = read_frame(&mut stream).await?;
@@ -71,7 +75,6 @@ async fn connection(mut stream: TcpStream, node: ClusterHandle) -> Result<(), Wi
 async fn answer(node: &ClusterHandle, request: PeerRequest) -> PeerResponse {
     let raft = &node.inner.raft;
     match request {
-        PeerRequest::Hello { .. } => PeerResponse::Welcome,
         PeerRequest::Append(rpc) => PeerResponse::Append(raft.append_entries(rpc).await),
         PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
         PeerRequest::InstallSnapshot(rpc) => {

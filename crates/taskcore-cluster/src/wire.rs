@@ -1,9 +1,10 @@
 //! The peer protocol on `raft_addr`: length-prefixed bincode frames over TCP.
 //!
-//! A connection opens with a `Hello` carrying the cluster secret; a peer with another secret is
-//! refused and the connection closed. Then each request frame gets one response frame. A frame
-//! that is too large or does not decode closes the connection: nothing a peer sends can panic
-//! the node.
+//! A connection opens with the handshake of [`crate::handshake`], in which both ends prove they
+//! know the cluster secret without sending it. Then each request frame gets one response frame.
+//! A frame that is too large or does not decode closes the connection: nothing a peer sends can
+//! panic the node or make it allocate more than the frame's cap (every decode is bounded by
+//! `taskcore_store::codec`).
 
 use std::collections::BTreeMap;
 
@@ -14,23 +15,19 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 use taskcore_core::{Command, Outcome};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::{NodeAddr, NodeId, TypeConfig};
 
-/// Largest frame accepted (a snapshot chunk or a batch of entries is far smaller).
+/// Largest frame accepted from a peer that has completed the handshake (a snapshot chunk or a
+/// batch of entries is far smaller: see `Batcher`'s byte bound).
 pub const MAX_FRAME: u32 = 256 * 1024 * 1024;
 
-/// What a peer asks.
+/// What a peer asks once the handshake is done. Sent between nodes: append-only within a
+/// [`crate::handshake::PROTOCOL`] version.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerRequest {
-    /// Opens a connection.
-    Hello {
-        /// The shared cluster secret.
-        secret: String,
-    },
     /// Raft: replicate entries.
     Append(AppendEntriesRequest<TypeConfig>),
     /// Raft: request a vote.
@@ -78,14 +75,13 @@ pub enum ForwardError {
     Failed(String),
 }
 
-/// What a peer answers.
+/// What a peer answers. Sent between nodes: append-only within a
+/// [`crate::handshake::PROTOCOL`] version.
 // Answers are built, written and dropped one at a time; boxing the large ones would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerResponse {
-    /// The secret matched.
-    Welcome,
-    /// The secret did not match, or the request was malformed.
+    /// The request could not be served at all; why, in words.
     Refused(String),
     /// To `Append`.
     Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
@@ -115,36 +111,67 @@ pub enum WireError {
     /// A frame that does not decode.
     #[error("malformed frame: {0}")]
     Malformed(String),
-    /// The peer refused the connection (wrong secret).
-    #[error("refused by peer: {0}")]
+    /// The handshake failed: a wrong secret on either side, or another protocol version.
+    #[error("refused: {0}")]
     Refused(String),
 }
 
 /// Writes one frame.
-pub async fn write_frame<T: Serialize>(stream: &mut TcpStream, msg: &T) -> Result<(), WireError> {
+///
+/// # Errors
+/// A value that does not encode or is larger than [`MAX_FRAME`], or a broken socket.
+pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(
+    stream: &mut S,
+    msg: &T,
+) -> Result<(), WireError> {
     let body =
         taskcore_store::codec::encode(msg).map_err(|e| WireError::Malformed(e.to_string()))?;
     let len = u32::try_from(body.len()).map_err(|_| WireError::TooLarge(u32::MAX))?;
     if len > MAX_FRAME {
         return Err(WireError::TooLarge(len));
     }
-    stream.write_all(&len.to_be_bytes()).await?;
-    stream.write_all(&body).await?;
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).await?;
     stream.flush().await?;
     Ok(())
 }
 
-/// Reads one frame.
-pub async fn read_frame<T: serde::de::DeserializeOwned>(
-    stream: &mut TcpStream,
+/// Reads one frame of at most [`MAX_FRAME`] bytes.
+///
+/// # Errors
+/// A frame over the cap, one that does not decode, or a broken socket.
+pub async fn read_frame<S: AsyncRead + Unpin, T: serde::de::DeserializeOwned>(
+    stream: &mut S,
+) -> Result<T, WireError> {
+    read_frame_capped(stream, MAX_FRAME).await
+}
+
+/// Reads one frame of at most `cap` bytes: a larger declared length is refused before anything
+/// is allocated for it.
+///
+/// # Errors
+/// A frame over `cap`, one that does not decode, or a broken socket.
+pub async fn read_frame_capped<S: AsyncRead + Unpin, T: serde::de::DeserializeOwned>(
+    stream: &mut S,
+    cap: u32,
 ) -> Result<T, WireError> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len);
-    if len > MAX_FRAME {
+    if len > cap.min(MAX_FRAME) {
         return Err(WireError::TooLarge(len));
     }
     let mut body = vec![0u8; len as usize];
     stream.read_exact(&mut body).await?;
-    taskcore_store::codec::decode(&body).map_err(|e| WireError::Malformed(e.to_string()))
+    decode_frame(&body)
+}
+
+/// Decodes a frame's body (bounded by the codec's budget for its length).
+///
+/// # Errors
+/// [`WireError::Malformed`] for bytes that are not a `T`.
+pub fn decode_frame<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
+    taskcore_store::codec::decode(body).map_err(|e| WireError::Malformed(e.to_string()))
 }

@@ -143,28 +143,43 @@ async fn garbage_and_wrong_secrets_on_the_peer_port_harm_nothing() {
         // The node closes the connection (with at most a refusal) instead of serving it.
         let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
     }
-    // A peer with the wrong secret is refused.
-    let client_frame = {
-        let hello = taskcore_cluster::wire::PeerRequest::Hello {
-            secret: "wrong".into(),
-        };
-        let body = taskcore_store::codec::encode(&hello).unwrap();
-        let mut f = (body.len() as u32).to_be_bytes().to_vec();
-        f.extend(body);
-        f
-    };
+    // A peer with the wrong secret is refused: it cannot even get the node to prove itself
+    // to it in a way it could use, and the node sends it nothing else.
     let mut s = tokio::net::TcpStream::connect(&raft_addr).await.unwrap();
-    s.write_all(&client_frame).await.unwrap();
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).await.unwrap();
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).await.unwrap();
-    let answer: taskcore_cluster::wire::PeerResponse =
-        taskcore_store::codec::decode(&body).unwrap();
+    let refused = taskcore_cluster::handshake::dial(&mut s, "wrong").await;
     assert!(
-        matches!(answer, taskcore_cluster::wire::PeerResponse::Refused(_)),
-        "{answer:?}"
+        matches!(refused, Err(taskcore_cluster::wire::WireError::Refused(_))),
+        "{refused:?}"
     );
+    // The 15 bytes that used to abort a node (a greeting whose string claims 2^60 bytes), to
+    // every node.
+    for m in &members {
+        let addr = m.handle.status().nodes[&m.handle.node_id()]
+            .raft_addr
+            .clone();
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(&[0, 0, 0, 0x0b, 1, 0, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0x10])
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+    }
+    // Connections that never greet hold at most MAX_UNAUTHENTICATED slots: the next one is
+    // closed at once, and the cluster's own (authenticated) connections are not among them.
+    let mut idle = Vec::new();
+    for _ in 0..taskcore_cluster::MAX_UNAUTHENTICATED {
+        idle.push(tokio::net::TcpStream::connect(&raft_addr).await.unwrap());
+    }
+    let mut extra = tokio::net::TcpStream::connect(&raft_addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(10), extra.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "a connection past the limit was kept: {closed:?}"
+    );
+    let outcome = members[0].handle.propose(create(6)).await.unwrap();
+    assert!(matches!(outcome, Outcome::Created(_)));
+    drop(idle);
     // The cluster goes on.
     let outcome = members[1].handle.propose(create(7)).await.unwrap();
     assert!(matches!(outcome, Outcome::Created(_)));

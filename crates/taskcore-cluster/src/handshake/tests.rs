@@ -1,0 +1,139 @@
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+use super::*;
+use crate::wire::read_frame;
+
+const SECRET: &str = "a cluster secret of at least thirty-two bytes";
+
+fn pair() -> (DuplexStream, DuplexStream) {
+    duplex(4096)
+}
+
+#[tokio::test]
+async fn two_nodes_with_the_same_secret_complete_the_handshake() {
+    let (mut a, mut b) = pair();
+    let (dialled, listened) = tokio::join!(dial(&mut a, SECRET), listen(&mut b, SECRET));
+    dialled.unwrap();
+    listened.unwrap();
+}
+
+#[tokio::test]
+async fn a_dialler_with_another_secret_is_refused_by_the_listener_proof_check() {
+    let (mut a, mut b) = pair();
+    let dialler = async move {
+        let r = dial(&mut a, "another secret").await;
+        drop(a);
+        r
+    };
+    let (dialled, listened) = tokio::join!(dialler, listen(&mut b, SECRET));
+    // The dialler sees the listener cannot prove its secret, and hangs up before any proof.
+    assert!(matches!(dialled, Err(WireError::Refused(_))), "{dialled:?}");
+    assert!(matches!(listened, Err(WireError::Io(_))), "{listened:?}");
+}
+
+#[tokio::test]
+async fn a_listener_that_does_not_know_the_secret_is_sent_nothing_but_a_nonce() {
+    let (mut a, mut b) = pair();
+    let impostor = async move {
+        let hello: Greeting = read_frame(&mut b).await.unwrap();
+        assert!(matches!(hello, Greeting::Hello { .. }));
+        let fake = GreetingReply::Challenge {
+            nonce: [7; 32],
+            proof: [0; 32],
+        };
+        write_frame(&mut b, &fake).await.unwrap();
+        // Whatever comes next is all the impostor learns: nothing.
+        let mut rest = Vec::new();
+        b.read_to_end(&mut rest).await.unwrap();
+        rest
+    };
+    let dialler = async move {
+        let r = dial(&mut a, SECRET).await;
+        drop(a);
+        r
+    };
+    let (dialled, learned) = tokio::join!(dialler, impostor);
+    assert!(matches!(dialled, Err(WireError::Refused(_))), "{dialled:?}");
+    assert!(
+        learned.is_empty(),
+        "the dialler sent {} more bytes",
+        learned.len()
+    );
+}
+
+#[tokio::test]
+async fn a_recorded_proof_replayed_on_another_connection_is_refused() {
+    // Record a genuine dialler's greeting and proof on a first connection.
+    let (mut a, mut b) = pair();
+    let recorder = async move {
+        let hello: Greeting = read_frame(&mut b).await.unwrap();
+        let Greeting::Hello { nonce: a_nonce, .. } = hello else {
+            panic!("{hello:?}")
+        };
+        let ours = [3; 32];
+        let proof = tag(SECRET.as_bytes(), LISTENER, &a_nonce, &ours);
+        write_frame(&mut b, &GreetingReply::Challenge { nonce: ours, proof })
+            .await
+            .unwrap();
+        let proof: Greeting = read_frame(&mut b).await.unwrap();
+        write_frame(&mut b, &GreetingReply::Welcome).await.unwrap();
+        (a_nonce, proof)
+    };
+    let (dialled, (nonce, proof)) = tokio::join!(dial(&mut a, SECRET), recorder);
+    dialled.unwrap();
+    // Replay both to a real listener: its fresh nonce makes the old proof worthless.
+    let (mut c, mut d) = pair();
+    let replay = async move {
+        write_frame(
+            &mut c,
+            &Greeting::Hello {
+                protocol: PROTOCOL,
+                nonce,
+            },
+        )
+        .await
+        .unwrap();
+        let _challenge: GreetingReply = read_frame(&mut c).await.unwrap();
+        write_frame(&mut c, &proof).await.unwrap();
+        read_frame::<_, GreetingReply>(&mut c).await.unwrap()
+    };
+    let (answer, listened) = tokio::join!(replay, listen(&mut d, SECRET));
+    assert!(matches!(answer, GreetingReply::Refused(_)), "{answer:?}");
+    assert!(matches!(listened, Err(WireError::Refused(_))));
+}
+
+#[tokio::test]
+async fn an_old_node_sending_its_secret_is_told_to_upgrade() {
+    let (mut a, mut b) = pair();
+    let old = async move {
+        let hello = Greeting::Legacy {
+            secret: SECRET.into(),
+        };
+        write_frame(&mut a, &hello).await.unwrap();
+        read_frame::<_, GreetingReply>(&mut a).await.unwrap()
+    };
+    let (answer, listened) = tokio::join!(old, listen(&mut b, SECRET));
+    let GreetingReply::Refused(why) = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(why.contains("upgrade"), "{why}");
+    assert!(listened.is_err());
+}
+
+#[tokio::test]
+async fn a_greeting_that_claims_a_huge_length_is_refused_before_any_allocation() {
+    let (mut a, mut b) = pair();
+    // The 15 bytes that used to abort a node: a frame whose string claims 2^60 bytes.
+    a.write_all(&[0, 0, 0, 0x0b, 1, 0, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0x10])
+        .await
+        .unwrap();
+    let err = listen(&mut b, SECRET).await.unwrap_err();
+    assert!(matches!(err, WireError::Malformed(_)), "{err:?}");
+    // A frame longer than the greeting cap is refused from its length alone.
+    let (mut a, mut b) = pair();
+    a.write_all(&(64 * 1024 * 1024u32).to_be_bytes())
+        .await
+        .unwrap();
+    let err = listen(&mut b, SECRET).await.unwrap_err();
+    assert!(matches!(err, WireError::TooLarge(_)), "{err:?}");
+}
