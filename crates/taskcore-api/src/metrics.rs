@@ -25,8 +25,27 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
-/// Method, route template and status of a series.
-type SeriesKey = (String, String, u16);
+/// Method, route template and status of a series: each from a fixed set (the standard methods
+/// and `other`, the router's templates and `unmatched`, the statuses this edge answers), so that
+/// no client can create series.
+type SeriesKey = (&'static str, String, u16);
+
+/// The method's label: one of the standard methods, else `other`.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
 
 /// Counts and latencies of the requests served, by method, route and status.
 #[derive(Clone, Default)]
@@ -35,10 +54,10 @@ pub struct RequestMetrics {
 }
 
 impl RequestMetrics {
-    fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    fn record(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
         let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
         let s = series
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method, route.to_owned(), status))
             .or_default();
         s.count += 1;
         s.sum_seconds += seconds;
@@ -105,7 +124,7 @@ pub async fn record(
     req: Request,
     next: Next,
 ) -> Response {
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -113,7 +132,7 @@ pub async fn record(
     let started = Instant::now();
     let response = next.run(req).await;
     metrics.record(
-        &method,
+        method,
         &route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),

@@ -48,3 +48,35 @@ async fn metrics_report_raft_figures_and_requests_by_route() {
         "init, the leader's blank entry and two creates: {applied}"
     );
 }
+
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics_page() {
+    let h = Harness::new().await;
+    // Every label a request can set is seen once first.
+    let method = |i: usize| {
+        axum::http::Method::from_bytes(format!("M{i:04}{}", "A".repeat(2000)).as_bytes()).unwrap()
+    };
+    h.call(method(0), "/healthz").send().await;
+    metrics_page(&h).await;
+    let before = metrics_page(&h).await.len();
+    for i in 1..200 {
+        let r = h.call(method(i), "/healthz").send().await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let after = metrics_page(&h).await;
+    // Only the counts changed: one series for all of them, labelled `other`.
+    assert!(
+        after.len() <= before + 128,
+        "{before} → {} bytes",
+        after.len()
+    );
+    assert!(after.contains(
+        "taskcore_http_requests_total{method=\"other\",route=\"/healthz\",status=\"405\"} 200"
+    ), "{after}");
+    assert!(!after.contains("AAAA"));
+}
+
+async fn metrics_page(h: &Harness) -> String {
+    let call = h.get("/metrics").without("authorization").without("x-brand-id");
+    String::from_utf8(call.send().await.raw).unwrap()
+}
