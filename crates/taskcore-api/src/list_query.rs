@@ -11,6 +11,10 @@ use crate::ApiError;
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 /// Largest `page_size`; larger requests are taken as this.
 pub const MAX_PAGE_SIZE: usize = 500;
+/// Most characters in `search`: a list query's cost grows with tasks × terms.
+pub const MAX_SEARCH_CHARS: usize = 200;
+/// Most terms in `search`.
+pub const MAX_SEARCH_TERMS: usize = 16;
 
 /// The query string as ordered pairs; the last value of a repeated name wins, as Django's
 /// `QueryDict.get` does.
@@ -163,28 +167,67 @@ fn boolean(params: &Params, name: &str, errors: &mut FieldErrors) -> Option<bool
     parsed
 }
 
+/// `ordering`: each orderable field at most once (so at most [`OrderField::NAMES`] keys); the
+/// first bad term ends the parse, so a long list costs no more than a short one.
 fn ordering(params: &Params, errors: &mut FieldErrors) -> Vec<OrderKey> {
     let Some(raw) = params.get("ordering") else {
         return Vec::new();
     };
-    let mut keys = Vec::new();
+    let mut keys: Vec<OrderKey> = Vec::new();
     for term in split_list(raw) {
         let (descending, name) = match term.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, term),
         };
-        match OrderField::parse(name) {
-            Some(field) => keys.push(OrderKey { field, descending }),
-            None => errors.add(
+        let Some(field) = OrderField::parse(name) else {
+            let name: String = name.chars().take(64).collect();
+            errors.add(
                 "ordering",
                 format!(
                     "Invalid ordering field: {name}. Choices: {}",
                     OrderField::NAMES.join(", ")
                 ),
-            ),
+            );
+            return Vec::new();
+        };
+        if keys.iter().any(|k| k.field == field) {
+            errors.add(
+                "ordering",
+                format!("Each field may appear once in ordering: {name} is repeated."),
+            );
+            return Vec::new();
         }
+        keys.push(OrderKey { field, descending });
     }
     keys
+}
+
+/// `search`: at most [`MAX_SEARCH_CHARS`] characters and [`MAX_SEARCH_TERMS`] terms, split on
+/// whitespace and commas, lower-cased.
+fn search(params: &Params, errors: &mut FieldErrors) -> Vec<String> {
+    let Some(raw) = params.get("search") else {
+        return Vec::new();
+    };
+    if raw.chars().count() > MAX_SEARCH_CHARS {
+        errors.add(
+            "search",
+            format!("Ensure this field has no more than {MAX_SEARCH_CHARS} characters."),
+        );
+        return Vec::new();
+    }
+    let terms: Vec<String> = raw
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '\0')
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if terms.len() > MAX_SEARCH_TERMS {
+        errors.add(
+            "search",
+            format!("Use at most {MAX_SEARCH_TERMS} search terms."),
+        );
+        return Vec::new();
+    }
+    terms
 }
 
 /// The `created_after`/`created_before` range of the statistics endpoints.
@@ -231,15 +274,7 @@ pub fn parse_list(params: &Params, brand: u64, types: &TaskTypes) -> Result<List
     query.created_before = date(params, "created_before", &mut errors);
     query.has_metrics = boolean(params, "has_metrics", &mut errors);
     query.is_resumable = boolean(params, "is_resumable", &mut errors);
-    query.search = params
-        .get("search")
-        .map(|s| {
-            s.split(|c: char| c.is_whitespace() || c == ',' || c == '\0')
-                .filter(|t| !t.is_empty())
-                .map(str::to_lowercase)
-                .collect()
-        })
-        .unwrap_or_default();
+    query.search = search(params, &mut errors);
     query.ordering = ordering(params, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

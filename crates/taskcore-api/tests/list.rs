@@ -190,6 +190,8 @@ async fn an_unknown_ordering_field_or_filter_value_is_a_400_field_error() {
         ("?created_before=2024-02-30", "created_before"),
         ("?has_metrics=maybe", "has_metrics"),
         ("?is_resumable=2", "is_resumable"),
+        ("?ordering=id,-id", "ordering"),
+        ("?ordering=priority,created_at,priority", "ordering"),
     ] {
         let r = h.get(&format!("/tasks/{query}")).send().await;
         assert_eq!(
@@ -319,4 +321,38 @@ async fn the_seed_example_requests_work() {
         .send()
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn costly_queries_are_refused_before_they_run() {
+    let h = Harness::new().await;
+    fixture(&h).await;
+    let many_keys = vec!["-created_at"; 5000].join(",");
+    let many_terms = vec!["a"; 17].join("%20");
+    let long_term = "x".repeat(201);
+    for (query, field) in [
+        (format!("?ordering={many_keys}"), "ordering"),
+        (format!("?search={many_terms}"), "search"),
+        (format!("?search={long_term}"), "search"),
+    ] {
+        let r = h.get(&format!("/tasks/{query}")).send().await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+            "{}",
+            r.body
+        );
+        let errors = r.body["field_errors"][field].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{}", r.body);
+    }
+    // The bounds themselves are accepted.
+    let every_field = "id,created_at,updated_at,started_at,completed_at,scheduled_for,priority,\
+                       status,task_type,progress_percentage";
+    let r = h.get(&format!("/tasks/?ordering={every_field}")).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h
+        .get(&format!("/tasks/?search={}", vec!["a"; 16].join("%20")))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
