@@ -348,7 +348,10 @@ async fn costly_queries_are_refused_before_they_run() {
     // The bounds themselves are accepted.
     let every_field = "id,created_at,updated_at,started_at,completed_at,scheduled_for,priority,\
                        status,task_type,progress_percentage";
-    let r = h.get(&format!("/tasks/?ordering={every_field}")).send().await;
+    let r = h
+        .get(&format!("/tasks/?ordering={every_field}"))
+        .send()
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = h
         .get(&format!("/tasks/?search={}", vec!["a"; 16].join("%20")))

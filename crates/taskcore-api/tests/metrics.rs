@@ -70,13 +70,19 @@ async fn made_up_methods_do_not_grow_the_metrics_page() {
         "{before} → {} bytes",
         after.len()
     );
-    assert!(after.contains(
-        "taskcore_http_requests_total{method=\"other\",route=\"/healthz\",status=\"405\"} 200"
-    ), "{after}");
+    assert!(
+        after.contains(
+            "taskcore_http_requests_total{method=\"other\",route=\"/healthz\",status=\"405\"} 200"
+        ),
+        "{after}"
+    );
     assert!(!after.contains("AAAA"));
 }
 
 async fn metrics_page(h: &Harness) -> String {
-    let call = h.get("/metrics").without("authorization").without("x-brand-id");
+    let call = h
+        .get("/metrics")
+        .without("authorization")
+        .without("x-brand-id");
     String::from_utf8(call.send().await.raw).unwrap()
 }

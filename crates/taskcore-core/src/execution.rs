@@ -2,13 +2,36 @@
 //! the ends the leader's timers decide, with automatic retries.
 
 use crate::{
-    Attempt, AttemptOutcome, Backoff, CompleteAttempt, EndAttempt, FailAttempt, Heartbeat, Json,
-    Lease, LeaseTasks, LeasedTask, MetricsReport, Outcome, PersistentJob, Records, Refusal,
-    ReleaseAttempt, Status, StorageFault, Task, TaskMetrics, TaskState, Timestamp,
+    Attempt, AttemptOutcome, Backoff, CompleteAttempt, EndAttempt, FailAttempt, FieldErrors,
+    Heartbeat, Json, Lease, LeaseTasks, LeasedTask, MetricsReport, Outcome, PersistentJob, Records,
+    Refusal, ReleaseAttempt, Status, StorageFault, Task, TaskMetrics, TaskState, Timestamp,
 };
 
 /// Most tasks one lease request takes.
 pub const MAX_LEASE_TASKS: u32 = 100;
+/// Largest `metrics.custom` of a task, as JSON text, once a worker's report is merged into it.
+pub const MAX_CUSTOM_METRICS_BYTES: usize = 64 * 1024;
+/// Attempts a task keeps: past this, the oldest are dropped (numbers go on counting).
+pub const MAX_ATTEMPTS_KEPT: usize = 100;
+/// Longest `error_message` kept from a worker's failure report, in characters; a longer one is
+/// cut there and marked (a failure is never refused for its message's length).
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 16 * 1024;
+
+/// `message`, cut to [`MAX_ERROR_MESSAGE_CHARS`] characters and marked when it was longer.
+pub fn truncate_error_message(message: &str) -> String {
+    const MARK: &str = " … [truncated]";
+    match message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        None => message.to_owned(),
+        Some(_) => {
+            let keep = MAX_ERROR_MESSAGE_CHARS - MARK.chars().count();
+            let cut = message
+                .char_indices()
+                .nth(keep)
+                .map_or(message.len(), |(i, _)| i);
+            format!("{}{MARK}", &message[..cut])
+        }
+    }
+}
 
 /// A lease id derived from the leader's seed and the task: unguessable, and the same on every
 /// replica.
@@ -17,8 +40,29 @@ fn lease_id(seed: u64, id: u64, attempt: u32) -> String {
     format!("lease_{:016x}", crate::digest(&value))
 }
 
-fn merge_metrics(task: &mut Task, report: Option<&MetricsReport>) {
-    let Some(r) = report else { return };
+/// Merges a worker's figures into the task's metrics; refused (and nothing merged) when the
+/// custom figures would grow past [`MAX_CUSTOM_METRICS_BYTES`].
+fn merge_metrics(task: &mut Task, report: Option<&MetricsReport>) -> Result<(), Refusal> {
+    let Some(r) = report else { return Ok(()) };
+    let custom = match (&r.custom, task.metrics.as_ref()) {
+        (None, _) => None,
+        (Some(patch), current) => {
+            let mut merged = current.map_or_else(Json::empty_object, |m| m.custom.clone());
+            crate::merge_patch(&mut merged.0, &patch.0);
+            if merged.encoded_len() > MAX_CUSTOM_METRICS_BYTES {
+                let mut e = FieldErrors::default();
+                e.add(
+                    "metrics",
+                    format!(
+                        "custom metrics would exceed {MAX_CUSTOM_METRICS_BYTES} bytes once merged \
+                         into the task's; send fewer or remove some with null"
+                    ),
+                );
+                return Err(Refusal::Validation(e));
+            }
+            Some(merged)
+        }
+    };
     let m = task.metrics.get_or_insert_with(|| TaskMetrics {
         custom: Json::empty_object(),
         ..Default::default()
@@ -26,9 +70,17 @@ fn merge_metrics(task: &mut Task, report: Option<&MetricsReport>) {
     m.execution_time_ms = r.execution_time_ms.or(m.execution_time_ms);
     m.memory_usage_mb = r.memory_usage_mb.or(m.memory_usage_mb);
     m.cpu_time_ms = r.cpu_time_ms.or(m.cpu_time_ms);
-    if let Some(custom) = &r.custom {
-        crate::merge_patch(&mut m.custom.0, &custom.0);
+    if let Some(custom) = custom {
+        m.custom = custom;
     }
+    Ok(())
+}
+
+/// The number of the task's next attempt: one past the last kept (older ones may be dropped).
+fn next_attempt(task: &Task) -> u32 {
+    task.attempts
+        .last()
+        .map_or(1, |a| a.number.saturating_add(1))
 }
 
 impl TaskState {
@@ -47,7 +99,7 @@ impl TaskState {
             let Some(mut task) = rec.task(id)? else {
                 continue;
             };
-            let attempt = u32::try_from(task.attempts.len()).unwrap_or(u32::MAX - 1) + 1;
+            let attempt = next_attempt(&task);
             let lease = Lease {
                 id: lease_id(l.seed, id, attempt),
                 worker_id: l.worker_id.clone(),
@@ -75,6 +127,10 @@ impl TaskState {
                 outcome: AttemptOutcome::Running,
                 error_message: None,
             });
+            if task.attempts.len() > MAX_ATTEMPTS_KEPT {
+                let drop = task.attempts.len() - MAX_ATTEMPTS_KEPT;
+                task.attempts.drain(..drop);
+            }
             task.lease = Some(lease.clone());
             self.save(&task, rec);
             leased.push(LeasedTask { task, lease });
@@ -82,16 +138,35 @@ impl TaskState {
         Ok(Outcome::Leased(leased))
     }
 
-    /// The task, if `lease_id` is its current lease and the task is running (a cancelled task
-    /// keeps its lease only for its holder to hear of the cancel).
+    /// The task, if `lease_id` is its current lease, the lease has not run out at `at` (by the
+    /// leader's clock, even if the leader has not ended it yet) and the task is running (a
+    /// cancelled task keeps its lease only for its holder to hear of the cancel).
     fn running<R: Records>(
         &self,
         id: u64,
         lease_id: &str,
+        at: Timestamp,
+        rec: &R,
+    ) -> Result<Result<Task, Refusal>, StorageFault> {
+        Ok(match self.live(id, lease_id, at, rec)? {
+            Ok(t) if t.status == Status::Running => Ok(t),
+            Ok(_) => Err(Refusal::LeaseLost),
+            Err(r) => Err(r),
+        })
+    }
+
+    /// The task, if `lease_id` is its current lease and has not run out at `at`: a report under a
+    /// lease past its expiry is refused, so that once the lease ran out only the leader's end
+    /// of the attempt can close it.
+    fn live<R: Records>(
+        &self,
+        id: u64,
+        lease_id: &str,
+        at: Timestamp,
         rec: &R,
     ) -> Result<Result<Task, Refusal>, StorageFault> {
         Ok(match self.leased(id, lease_id, rec)? {
-            Ok(t) if t.status == Status::Running => Ok(t),
+            Ok(t) if t.lease.as_ref().is_some_and(|l| l.expires_at > at) => Ok(t),
             Ok(_) => Err(Refusal::LeaseLost),
             Err(r) => Err(r),
         })
@@ -117,7 +192,7 @@ impl TaskState {
         at: Timestamp,
         rec: &mut R,
     ) -> Result<Outcome, StorageFault> {
-        let mut task = match self.leased(h.id, &h.lease_id, rec)? {
+        let mut task = match self.live(h.id, &h.lease_id, at, rec)? {
             Ok(t) => t,
             Err(r) => return Ok(Outcome::Refused(r)),
         };
@@ -140,8 +215,10 @@ impl TaskState {
         if let Some(p) = h.progress {
             task.progress_percentage = p.min(100);
         }
+        if let Err(refusal) = merge_metrics(&mut task, h.metrics.as_ref()) {
+            return Ok(Outcome::Refused(refusal));
+        }
         keep_checkpoint(&mut task, h.checkpoint.as_ref(), at);
-        merge_metrics(&mut task, h.metrics.as_ref());
         task.updated_at = at;
         self.save(&task, rec);
         Ok(Outcome::HeartbeatAccepted {
@@ -156,16 +233,18 @@ impl TaskState {
         at: Timestamp,
         rec: &mut R,
     ) -> Result<Outcome, StorageFault> {
-        let mut task = match self.running(c.id, &c.lease_id, rec)? {
+        let mut task = match self.running(c.id, &c.lease_id, at, rec)? {
             Ok(t) => t,
             Err(r) => return Ok(Outcome::Refused(r)),
         };
+        if let Err(refusal) = merge_metrics(&mut task, c.metrics.as_ref()) {
+            return Ok(Outcome::Refused(refusal));
+        }
         close_attempt(&mut task, at, AttemptOutcome::Completed, None);
         task.status = Status::Completed;
         task.progress_percentage = 100;
         task.completed_at = Some(at);
         task.result_data = Some(c.result_data.clone());
-        merge_metrics(&mut task, c.metrics.as_ref());
         self.save(&task, rec);
         Ok(Outcome::AttemptCompleted(task))
     }
@@ -176,11 +255,13 @@ impl TaskState {
         at: Timestamp,
         rec: &mut R,
     ) -> Result<Outcome, StorageFault> {
-        let mut task = match self.running(f.id, &f.lease_id, rec)? {
+        let mut task = match self.running(f.id, &f.lease_id, at, rec)? {
             Ok(t) => t,
             Err(r) => return Ok(Outcome::Refused(r)),
         };
-        merge_metrics(&mut task, f.metrics.as_ref());
+        if let Err(refusal) = merge_metrics(&mut task, f.metrics.as_ref()) {
+            return Ok(Outcome::Refused(refusal));
+        }
         let outcome = self.end(
             &mut task,
             at,
@@ -203,7 +284,7 @@ impl TaskState {
         at: Timestamp,
         rec: &mut R,
     ) -> Result<Outcome, StorageFault> {
-        let mut task = match self.running(r.id, &r.lease_id, rec)? {
+        let mut task = match self.running(r.id, &r.lease_id, at, rec)? {
             Ok(t) => t,
             Err(r) => return Ok(Outcome::Refused(r)),
         };

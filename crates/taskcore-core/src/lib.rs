@@ -30,7 +30,10 @@ pub use command::{
     IdempotencyClaim, LeaseTasks, LeasedTask, MetricsReport, Outcome, Proposal, Refusal,
     ReleaseAttempt, RetryTask, UpdateTask,
 };
-pub use execution::MAX_LEASE_TASKS;
+pub use execution::{
+    truncate_error_message, MAX_ATTEMPTS_KEPT, MAX_CUSTOM_METRICS_BYTES, MAX_ERROR_MESSAGE_CHARS,
+    MAX_LEASE_TASKS,
+};
 pub use index::{Entry, Index};
 pub use json::{digest, merge_patch, Json};
 pub use leases::LeaseEntry;

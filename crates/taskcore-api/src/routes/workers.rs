@@ -29,6 +29,8 @@ use crate::{ApiError, AppState};
 const MAX_WAIT_SECONDS: u64 = 30;
 /// Largest checkpoint.
 const MAX_CHECKPOINT_BYTES: usize = 256 * 1024;
+/// Most task types one lease request may name.
+const MAX_LEASE_TASK_TYPES: usize = 64;
 /// How often a waiting long poll looks again without a change, at most (it also wakes when
 /// the next task scheduled for later becomes due).
 const RECHECK: Duration = Duration::from_secs(1);
@@ -55,9 +57,11 @@ fn string(
             None
         }
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.chars().count() <= 2000 || name == "error_message" => {
-            Some(s.clone())
+        // A failure is never refused for its message: a long one is cut and marked.
+        Some(Value::String(s)) if name == "error_message" => {
+            Some(taskcore_core::truncate_error_message(s))
         }
+        Some(Value::String(s)) if s.chars().count() <= 2000 => Some(s.clone()),
         Some(Value::String(_)) => {
             e.add(name, "Ensure this field has no more than 2000 characters.");
             None
@@ -172,6 +176,13 @@ pub async fn lease(
     let worker_id = string(&body, "worker_id", true, &mut e);
     let task_types: Vec<String> = match body.get("task_types") {
         None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) if items.len() > MAX_LEASE_TASK_TYPES => {
+            e.add(
+                "task_types",
+                format!("List at most {MAX_LEASE_TASK_TYPES} task types."),
+            );
+            Vec::new()
+        }
         Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
             .iter()
             .filter_map(|v| v.as_str().map(str::to_owned))

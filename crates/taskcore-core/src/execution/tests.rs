@@ -519,3 +519,5 @@ fn backoff_stays_within_its_bounds() {
 }
 
 mod release;
+
+mod bounds;
