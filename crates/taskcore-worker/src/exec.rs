@@ -2,7 +2,11 @@
 //!
 //! The command runs under `sh -c` in a process group of its own. It reads the task's
 //! `context_data` as JSON on stdin, finds `TASKCORE_TASK_ID`, `TASKCORE_TASK_TYPE`,
-//! `TASKCORE_ATTEMPT` (and `TASKCORE_CHECKPOINT` when resuming) in its environment, and may
+//! `TASKCORE_ATTEMPT` in its environment and, when resuming, `TASKCORE_CHECKPOINT_FILE`: a file
+//! (mode 0600, removed when the attempt ends) holding the checkpoint as JSON. The environment has
+//! a size limit (a checkpoint over ~128 KiB in a variable makes `exec` fail with E2BIG), so the
+//! checkpoint itself is also in `TASKCORE_CHECKPOINT` only when it is at most
+//! [`CHECKPOINT_ENV_MAX`] bytes. The command may
 //! print `progress N` and `checkpoint {json}` lines on stdout. Its last other stdout line, a
 //! JSON object, is the result. A non-zero exit is a failure whose message ends with the tail of
 //! stderr. When the attempt is cancelled, times out or loses its lease, the whole process group
@@ -19,6 +23,8 @@ use crate::{AttemptHandle, BoxFuture, Handler, HandlerError, Job};
 
 /// How much of stderr a failure message keeps.
 const STDERR_TAIL: usize = 2048;
+/// Largest checkpoint also passed in `TASKCORE_CHECKPOINT` (the file always has it).
+pub const CHECKPOINT_ENV_MAX: usize = 32 * 1024;
 
 /// Runs a shell command per attempt.
 #[derive(Clone, Debug)]
@@ -68,9 +74,21 @@ impl Handler for Exec {
                 .stderr(Stdio::piped())
                 .process_group(0)
                 .kill_on_drop(true);
-            if let Some(c) = &job.checkpoint {
-                cmd.env("TASKCORE_CHECKPOINT", c.to_string());
-            }
+            // Kept until the attempt ends; removed on drop.
+            let _checkpoint_file = match &job.checkpoint {
+                Some(c) => {
+                    let text = c.to_string();
+                    let file = checkpoint_file(&text).map_err(|e| {
+                        HandlerError::retryable(format!("cannot write the checkpoint file: {e}"))
+                    })?;
+                    cmd.env("TASKCORE_CHECKPOINT_FILE", file.path());
+                    if text.len() <= CHECKPOINT_ENV_MAX {
+                        cmd.env("TASKCORE_CHECKPOINT", text);
+                    }
+                    Some(file)
+                }
+                None => None,
+            };
             let mut child = cmd.spawn().map_err(|e| {
                 HandlerError::retryable(format!("cannot start {:?}: {e}", self.command))
             })?;
@@ -79,6 +97,18 @@ impl Handler for Exec {
             supervise(&mut child, job, attempt).await
         })
     }
+}
+
+/// A private temporary file holding `text` (tempfile creates it with mode 0600).
+fn checkpoint_file(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .prefix("taskcore-checkpoint-")
+        .suffix(".json")
+        .tempfile()?;
+    file.write_all(text.as_bytes())?;
+    file.flush()?;
+    Ok(file)
 }
 
 async fn supervise(

@@ -25,9 +25,9 @@ async fn the_command_reads_its_input_and_reports_progress_checkpoints_and_a_resu
         echo "progress 40"
         echo 'checkpoint {"page": 2}'
         echo "some log line"
-        printf '{"input": %s, "task": "%s", "attempt": %s, "type": "%s", "resumed": %s}\n' \
+        printf '{"input": %s, "task": "%s", "attempt": %s, "type": "%s", "resumed": %s, "env": %s}\n' \
             "$input" "$TASKCORE_TASK_ID" "$TASKCORE_ATTEMPT" "$TASKCORE_TASK_TYPE" \
-            "${TASKCORE_CHECKPOINT:-null}"
+            "$(cat "$TASKCORE_CHECKPOINT_FILE")" "${TASKCORE_CHECKPOINT:-null}"
     "#;
     let attempt = AttemptHandle::new();
     let job = job(Some(json!({"page": 1})));
@@ -40,6 +40,7 @@ async fn the_command_reads_its_input_and_reports_progress_checkpoints_and_a_resu
             "attempt": 2,
             "type": "report_generation",
             "resumed": {"page": 1},
+            "env": {"page": 1},
         })
     );
     assert_eq!(attempt.reported_progress(), Some(40));
@@ -118,4 +119,34 @@ async fn dropping_an_attempt_kills_the_command_and_what_it_started() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_large_checkpoint_reaches_the_command_in_a_file() {
+    // 250 KiB: within the API's 256 KiB, far over what an environment variable can carry.
+    let big = json!({"page": 41, "seen": "s".repeat(250 * 1024)});
+    let script = r#"
+        [ -z "$TASKCORE_CHECKPOINT" ] || { echo "the large checkpoint is in the environment" >&2; exit 1; }
+        stat -c '%a' "$TASKCORE_CHECKPOINT_FILE" > "$OUT.mode"
+        cp "$TASKCORE_CHECKPOINT_FILE" "$OUT"
+        echo "$TASKCORE_CHECKPOINT_FILE" > "$OUT.path"
+        echo '{"ok": true}'
+    "#;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("seen.json");
+    let script = format!("OUT={}; {script}", out.display());
+    let result = Exec::new(&script)
+        .run(&job(Some(big.clone())), &AttemptHandle::new())
+        .await
+        .unwrap();
+    assert_eq!(result, json!({"ok": true}));
+    let seen: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(seen, big);
+    let mode = std::fs::read_to_string(dir.path().join("seen.json.mode")).unwrap();
+    assert_eq!(mode.trim(), "600", "only the worker's user can read it");
+    let path = std::fs::read_to_string(dir.path().join("seen.json.path")).unwrap();
+    assert!(
+        !std::path::Path::new(path.trim()).exists(),
+        "the file is removed when the attempt ends"
+    );
 }
