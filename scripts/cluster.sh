@@ -9,8 +9,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir=./data/cluster
-secret=local-jwt-secret-change-me
 bin=${TASKCORE_BIN:-target/release}
+
+# Random secrets, made once and kept (mode 0600) beside the nodes' data.
+secret_file() {
+  local f="$dir/$1"
+  if [ ! -s "$f" ]; then
+    mkdir -p "$dir"
+    (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$f")
+  fi
+  cat "$f"
+}
+secret=$(secret_file jwt-secret)
+export TASKCORE_JWT_SECRET=$secret
+export TASKCORE_CLUSTER_SECRET=$(secret_file cluster-secret)
 
 token() {
   "$bin/taskctl" token --secret "$secret" --user-id 1 --username admin \

@@ -226,6 +226,22 @@ fn without_dev_and_without_a_secret_the_node_refuses_to_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no JWT secret configured"), "{err}");
+    // The example secret of config/node.toml, or a short one, is refused the same way.
+    for weak in ["change-me-to-a-long-random-secret", "hunter2"] {
+        let out = std::process::Command::new(binary("taskcore"))
+            .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("TASKCORE_JWT_SECRET", weak)
+            .env("TASKCORE_CLUSTER_SECRET", SECRET)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "started with {weak:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("JWT secret") && err.contains("openssl rand"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

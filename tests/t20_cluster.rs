@@ -220,7 +220,7 @@ async fn membership_goes_from_three_to_four_and_back() {
 async fn a_peer_with_the_wrong_secret_is_refused() {
     let c = Cluster::start(1, FAST_RAFT).await;
     let stranger = Node::spawn(Launch {
-        cluster_secret: Some("another-secret".into()),
+        cluster_secret: Some("another-cluster-secret-of-more-than-32-bytes".into()),
         ..c.launch(2)
     });
     let req = taskcore_wire::LearnerRequest {

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
-pub const SECRET: &str = "e2e-test-secret";
+pub const SECRET: &str = "e2e-test-secret-of-thirty-two-bytes-at-least";
 
 /// The directory holding the workspace's binaries (next to this test's own executable).
 pub fn bin_dir() -> PathBuf {

@@ -8,6 +8,8 @@ use serde::Deserialize;
 use taskcore_api::AuthConfig;
 use taskcore_core::TaskTypes;
 
+use crate::secrets::check_secret;
+
 /// The configuration file, as written (every field optional).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,6 +217,20 @@ impl NodeConfig {
                  TASKCORE_CLUSTER_SECRET in the environment (or start with --dev for a local node)"
             );
         }
+        if !flags.dev {
+            if let Some(secret) = &auth.hs256_secret {
+                check_secret(
+                    "the JWT secret (auth.jwt_secret, TASKCORE_JWT_SECRET)",
+                    secret,
+                )?;
+            }
+            if let Some(secret) = &cluster_secret {
+                check_secret(
+                    "the cluster secret (cluster_secret, TASKCORE_CLUSTER_SECRET)",
+                    secret,
+                )?;
+            }
+        }
         let types = file.tasks.types.map(TaskTypes).unwrap_or_default();
         if types.0.is_empty() || types.0.iter().any(|t| t.trim().is_empty()) {
             bail!("tasks.types must list at least one non-empty task type");
@@ -321,13 +337,47 @@ mod tests {
     }
 
     #[test]
+    fn outside_dev_a_weak_secret_stops_the_start_and_dev_takes_any() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let good = "5b0c9e1d7f2a4b6c8d0e1f2a3b4c5d6e";
+        let resolve = |jwt: &str, cluster: &str, dev: bool| {
+            std::fs::write(
+                &path,
+                format!("cluster_secret = \"{cluster}\"\n[auth]\njwt_secret = \"{jwt}\"\n"),
+            )
+            .unwrap();
+            NodeConfig::resolve(&Overrides {
+                config: Some(path.clone()),
+                dev,
+                ..Default::default()
+            })
+        };
+        if env("TASKCORE_JWT_SECRET").is_some() || env("TASKCORE_CLUSTER_SECRET").is_some() {
+            return; // the environment overrides the file; nothing to check here
+        }
+        for (jwt, cluster, setting) in [
+            ("change-me-to-a-long-random-secret", good, "JWT secret"),
+            ("short", good, "JWT secret"),
+            (good, "local-cluster-secret-change-me", "cluster secret"),
+            (good, "", "cluster secret"),
+        ] {
+            let err = format!("{:#}", resolve(jwt, cluster, false).unwrap_err());
+            assert!(err.contains(setting), "{jwt:?} {cluster:?}: {err}");
+        }
+        resolve(good, good, false).unwrap();
+        resolve("short", "short", true).unwrap();
+    }
+
+    #[test]
     fn the_file_is_read_and_flags_win() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
         std::fs::write(
             &path,
-            "node_id = 3\nhttp_addr = \"127.0.0.1:9000\"\ncluster_secret = \"c\"\n\
-             [auth]\njwt_secret = \"s\"\n[tasks]\ntypes = [\"a\", \"b\"]\n\
+            "node_id = 3\nhttp_addr = \"127.0.0.1:9000\"\n\
+             cluster_secret = \"a3f1c2e4b5d6a7f8091a2b3c4d5e6f70\"\n\
+             [auth]\njwt_secret = \"0f1e2d3c4b5a69788796a5b4c3d2e1f0\"\n[tasks]\ntypes = [\"a\", \"b\"]\n\
              [raft]\nheartbeat_ms = 50\n[retention]\nkeep_finished_days = 0.5\n",
         )
         .unwrap();

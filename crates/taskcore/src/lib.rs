@@ -7,5 +7,6 @@
 pub mod config;
 pub mod dev;
 pub mod logging;
+pub mod secrets;
 pub mod serve;
 pub mod worker;
