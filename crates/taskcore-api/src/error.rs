@@ -73,6 +73,14 @@ pub enum ApiError {
     /// 413 `PAYLOAD_TOO_LARGE`.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 413 `PAYLOAD_TOO_LARGE`: a write too large to replicate, whatever its body's size.
+    #[error("write of {bytes} bytes too large (at most {max})")]
+    WriteTooLarge {
+        /// Its encoded size.
+        bytes: usize,
+        /// The most allowed.
+        max: usize,
+    },
     /// 415 `UNSUPPORTED_MEDIA_TYPE`.
     #[error("unsupported media type {0:?}")]
     UnsupportedMediaType(String),
@@ -100,7 +108,9 @@ impl ApiError {
             | ApiError::IdempotencyKeyReused
             | ApiError::LeaseLost
             | ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::WriteTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -152,6 +162,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 ("Request body exceeds 1 MiB.".into(), "PAYLOAD_TOO_LARGE")
             }
+            ApiError::WriteTooLarge { bytes, max } => (
+                format!("This write is {bytes} bytes once encoded; at most {max} can be stored."),
+                "PAYLOAD_TOO_LARGE",
+            ),
             ApiError::UnsupportedMediaType(t) => (
                 format!("Unsupported media type \"{t}\" in request."),
                 "UNSUPPORTED_MEDIA_TYPE",
@@ -263,6 +277,7 @@ impl From<ClusterError> for ApiError {
                 ApiError::Conflict("The cluster is already initialised.".into())
             }
             ClusterError::Invalid(why) => ApiError::Conflict(why),
+            ClusterError::TooLarge { bytes, max } => ApiError::WriteTooLarge { bytes, max },
         }
     }
 }

@@ -3,6 +3,12 @@
 //! While one batch is being replicated and flushed, the next fills up; a few batches may be in
 //! flight at once, so that replication and flushing overlap. Under load one append, one
 //! replication round and one flush serve hundreds of writes.
+//!
+//! A batch is bounded in bytes as well as in count ([`MAX_ENTRY_BYTES`]). openraft 0.9 gives
+//! every append the heartbeat interval to be sent and persisted, and retries one that times
+//! out with the same entries: an entry too large to cross in that time would stall
+//! replication for good. A single command over [`MAX_COMMAND_BYTES`] is refused before it is
+//! proposed; the network sends at most `network::MAX_APPEND_BYTES` per append.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +24,11 @@ use crate::Raft;
 
 /// Writes in one log entry at most.
 const MAX_BATCH: usize = 512;
+/// Largest encoded command: above what the HTTP edge lets through (bodies of 1 MiB).
+pub const MAX_COMMAND_BYTES: usize = 2 * 1024 * 1024;
+/// Largest log entry, in its commands' encoded bytes (one command of [`MAX_COMMAND_BYTES`] always
+/// fits: a batch never waits for room).
+pub const MAX_ENTRY_BYTES: usize = MAX_COMMAND_BYTES;
 /// Batches being replicated at once at most.
 const MAX_IN_FLIGHT: usize = 4;
 /// Writes waiting for a batch at most; more wait in `propose`.
@@ -25,10 +36,31 @@ const QUEUE: usize = 16 * 1024;
 
 type Reply = oneshot::Sender<Result<Outcome, ForwardError>>;
 
+/// A command waiting for a batch, with its encoded size and where its outcome goes.
+struct Waiting {
+    cmd: Command,
+    bytes: usize,
+    reply: Reply,
+}
+
 /// A cheap, clonable handle on the leader's batcher.
 #[derive(Clone)]
 pub(crate) struct Batcher {
-    tx: mpsc::Sender<(Command, Reply)>,
+    tx: mpsc::Sender<Waiting>,
+}
+
+/// The encoded size of `cmd`, or why it cannot be proposed.
+///
+/// # Errors
+/// [`ForwardError::TooLarge`] past [`MAX_COMMAND_BYTES`]; [`ForwardError::Failed`] for a
+/// command that does not encode.
+pub(crate) fn command_size(cmd: &Command) -> Result<usize, ForwardError> {
+    let bytes =
+        taskcore_store::codec::encoded_len(cmd).map_err(|e| ForwardError::Failed(e.to_string()))?;
+    if bytes > MAX_COMMAND_BYTES {
+        return Err(ForwardError::TooLarge(bytes, MAX_COMMAND_BYTES));
+    }
+    Ok(bytes)
 }
 
 impl Batcher {
@@ -41,10 +73,11 @@ impl Batcher {
 
     /// Proposes one command in the next batch, on this node, which believes it leads.
     pub(crate) async fn propose(&self, cmd: Command) -> Result<Outcome, ForwardError> {
+        let bytes = command_size(&cmd)?;
         let (reply, answer) = oneshot::channel();
         // Not queued: nothing was proposed, so the caller may look for another leader.
         self.tx
-            .send((cmd, reply))
+            .send(Waiting { cmd, bytes, reply })
             .await
             .map_err(|_| ForwardError::NotLeader(None))?;
         // Queued, then dropped while stopping: it may or may not have reached the log.
@@ -54,18 +87,35 @@ impl Batcher {
     }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::Receiver<(Command, Reply)>, deadline: Duration) {
+async fn run(raft: Raft, mut rx: mpsc::Receiver<Waiting>, deadline: Duration) {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut clock = Clock::default();
-    while let Some(first) = rx.recv().await {
+    // A command that did not fit in the previous batch opens the next one.
+    let mut carried: Option<Waiting> = None;
+    loop {
+        let first = match carried.take() {
+            Some(w) => w,
+            None => match rx.recv().await {
+                Some(w) => w,
+                None => break,
+            },
+        };
         // Waiting for a free slot is what lets the next batch grow.
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             break;
         };
+        let mut bytes = first.bytes;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(next) => batch.push(next),
+                Ok(next) if bytes + next.bytes > MAX_ENTRY_BYTES => {
+                    carried = Some(next);
+                    break;
+                }
+                Ok(next) => {
+                    bytes += next.bytes;
+                    batch.push(next);
+                }
                 Err(_) => break,
             }
         }
@@ -78,8 +128,9 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<(Command, Reply)>, deadline: Dur
     }
 }
 
-async fn write(raft: &Raft, at: Timestamp, batch: Vec<(Command, Reply)>, deadline: Duration) {
-    let (cmds, replies): (Vec<Command>, Vec<Reply>) = batch.into_iter().unzip();
+async fn write(raft: &Raft, at: Timestamp, batch: Vec<Waiting>, deadline: Duration) {
+    let (cmds, replies): (Vec<Command>, Vec<Reply>) =
+        batch.into_iter().map(|w| (w.cmd, w.reply)).unzip();
     let entry = Batch(cmds.into_iter().map(|cmd| Proposal { at, cmd }).collect());
     let result = match tokio::time::timeout(deadline, raft.client_write(entry)).await {
         Ok(Ok(resp)) if resp.data.len() == replies.len() => Ok(resp.data),

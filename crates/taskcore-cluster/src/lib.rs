@@ -20,6 +20,7 @@ mod status;
 mod types;
 pub mod wire;
 
+pub use batcher::{MAX_COMMAND_BYTES, MAX_ENTRY_BYTES};
 pub use clock::Clock;
 pub use config::ClusterConfig;
 pub use node::{ClusterGuard, ClusterHandle};
@@ -43,4 +44,12 @@ pub enum ClusterError {
     /// A membership change that cannot be made (unknown node, no voters left, …).
     #[error("{0}")]
     Invalid(String),
+    /// A command too large to replicate: nothing was proposed.
+    #[error("the write is {bytes} bytes encoded; at most {max} can be replicated")]
+    TooLarge {
+        /// Its encoded size.
+        bytes: usize,
+        /// [`MAX_COMMAND_BYTES`].
+        max: usize,
+    },
 }

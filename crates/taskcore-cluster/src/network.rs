@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -12,7 +13,7 @@ use openraft::raft::{
 };
 
 use crate::peer_client::{CallError, PeerClient};
-use crate::wire::{PeerRequest, PeerResponse, WireError};
+use crate::wire::{encode_frame, PeerRequest, PeerResponse, WireError};
 use crate::{NodeAddr, NodeId, TypeConfig};
 
 /// Makes a connection per target for openraft.
@@ -40,6 +41,9 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     }
 }
 
+/// Most bytes one append sends (a few entries of `MAX_ENTRY_BYTES`).
+pub const MAX_APPEND_BYTES: usize = 4 * crate::MAX_ENTRY_BYTES;
+
 type RpcResult<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, NodeAddr, E>>;
 
 impl PeerConnection {
@@ -48,7 +52,28 @@ impl PeerConnection {
         req: PeerRequest,
         ttl: Duration,
     ) -> RpcResult<PeerResponse, E> {
-        match self.client.call(&self.addr.raft_addr, &req, ttl).await {
+        let entries = match &req {
+            PeerRequest::Append(rpc) => rpc.entries.len(),
+            _ => 0,
+        };
+        let body = encode_frame(&req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        // An append must be sent and persisted within openraft's timeout (the heartbeat
+        // interval) or it is retried as it is, for ever: past the budget, openraft is told to
+        // send fewer entries (one entry always fits: `MAX_ENTRY_BYTES`).
+        if entries > 1 && body.len() > MAX_APPEND_BYTES {
+            let fit = entries * MAX_APPEND_BYTES / body.len();
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(fit.clamp(1, entries - 1) as u64),
+            ));
+        }
+        match self
+            .client
+            .call_encoded(&self.addr.raft_addr, &body, ttl)
+            .await
+        {
+            Err(CallError::TooLarge(_)) => Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint((entries as u64 / 2).max(1)),
+            )),
             Ok(PeerResponse::Refused(why)) => Err(RPCError::Unreachable(Unreachable::new(
                 &WireError::Refused(why),
             ))),

@@ -168,6 +168,10 @@ impl ClusterHandle {
         if let Some(fault) = self.inner.sm.fault() {
             return Err(ClusterError::Storage(fault));
         }
+        // Refused here, before any forwarding: nothing too large to replicate is proposed.
+        if let Err(ForwardError::TooLarge(bytes, max)) = crate::batcher::command_size(&cmd) {
+            return Err(ClusterError::TooLarge { bytes, max });
+        }
         let until = Instant::now() + self.inner.deadline;
         let forward = || PeerRequest::Forward(cmd.clone());
         let answer = |r| match r {

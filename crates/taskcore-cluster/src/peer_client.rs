@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use crate::wire::{read_frame, write_frame, PeerRequest, PeerResponse, WireError};
+use crate::wire::{encode_frame, read_frame, write_encoded, PeerRequest, PeerResponse, WireError};
 
 /// Idle connections kept per peer.
 const IDLE_PER_PEER: usize = 16;
@@ -26,6 +26,9 @@ pub enum CallError {
     /// The deadline passed (the request may have been served).
     #[error("timed out")]
     Timeout,
+    /// The request is larger than a frame: nothing was sent.
+    #[error("request of {0} bytes is larger than a frame")]
+    TooLarge(u32),
 }
 
 /// A cheap, clonable client of every peer.
@@ -54,14 +57,34 @@ impl PeerClient {
         req: &PeerRequest,
         timeout: Duration,
     ) -> Result<PeerResponse, CallError> {
+        let body = encode_frame(req).map_err(CallError::Unreachable)?;
+        self.call_encoded(addr, &body, timeout).await
+    }
+
+    /// [`PeerClient::call`] with a request already encoded (by [`encode_frame`]).
+    ///
+    /// # Errors
+    /// [`CallError`]: whether the request may have been served is part of the error.
+    pub async fn call_encoded(
+        &self,
+        addr: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<PeerResponse, CallError> {
         let attempt = async {
             let mut stream = match self.take_idle(addr) {
                 Some(s) => s,
                 None => self.connect(addr).await.map_err(CallError::Unreachable)?,
             };
-            write_frame(&mut stream, req)
-                .await
-                .map_err(CallError::NoAnswer)?;
+            match write_encoded(&mut stream, body).await {
+                Ok(()) => {}
+                // Refused before a byte was written: the connection is still clean.
+                Err(WireError::TooLarge(n)) => {
+                    self.put_idle(addr, stream);
+                    return Err(CallError::TooLarge(n));
+                }
+                Err(e) => return Err(CallError::NoAnswer(e)),
+            }
             let answer: PeerResponse =
                 read_frame(&mut stream).await.map_err(CallError::NoAnswer)?;
             self.put_idle(addr, stream);

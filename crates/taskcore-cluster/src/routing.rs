@@ -37,7 +37,7 @@ impl ClusterHandle {
             match self.leader() {
                 Some((id, _)) if id == self.node_id() => match here().await {
                     Err(ForwardError::NotLeader(_)) => {}
-                    Err(ForwardError::Failed(why)) => return Err(Routed::Failed(why)),
+                    Err(e) => return Err(Routed::Failed(e.to_string())),
                     Ok(value) => return Ok(value),
                 },
                 Some((_, Some(leader))) => {
@@ -50,7 +50,7 @@ impl ClusterHandle {
                         Ok(response) => match answer(response) {
                             Some(Ok(value)) => return Ok(value),
                             Some(Err(ForwardError::NotLeader(_))) => {}
-                            Some(Err(ForwardError::Failed(why))) => return Err(Routed::Failed(why)),
+                            Some(Err(e)) => return Err(Routed::Failed(e.to_string())),
                             None => return Err(Routed::Unavailable("unexpected answer from the leader".into())),
                         },
                         // Nothing was sent: safe to look for the leader again.

@@ -73,6 +73,9 @@ pub enum ForwardError {
     /// The leader could not serve it.
     #[error("{0}")]
     Failed(String),
+    /// The command is too large to replicate (bytes, the most allowed).
+    #[error("the write is {0} bytes encoded; at most {1} can be replicated")]
+    TooLarge(usize, usize),
 }
 
 /// What a peer answers. Sent between nodes: append-only within a
@@ -124,15 +127,32 @@ pub async fn write_frame<S: AsyncWrite + Unpin, T: Serialize>(
     stream: &mut S,
     msg: &T,
 ) -> Result<(), WireError> {
-    let body =
-        taskcore_store::codec::encode(msg).map_err(|e| WireError::Malformed(e.to_string()))?;
+    write_encoded(stream, &encode_frame(msg)?).await
+}
+
+/// Encodes a frame's body.
+///
+/// # Errors
+/// [`WireError::Malformed`] for a value serde refuses.
+pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
+    taskcore_store::codec::encode(msg).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+/// Writes one frame whose body is already encoded.
+///
+/// # Errors
+/// [`WireError::TooLarge`] past [`MAX_FRAME`] (before writing anything), or a broken socket.
+pub async fn write_encoded<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    body: &[u8],
+) -> Result<(), WireError> {
     let len = u32::try_from(body.len()).map_err(|_| WireError::TooLarge(u32::MAX))?;
     if len > MAX_FRAME {
         return Err(WireError::TooLarge(len));
     }
     let mut frame = Vec::with_capacity(body.len() + 4);
     frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(&body);
+    frame.extend_from_slice(body);
     stream.write_all(&frame).await?;
     stream.flush().await?;
     Ok(())

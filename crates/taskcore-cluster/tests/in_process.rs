@@ -184,3 +184,57 @@ async fn garbage_and_wrong_secrets_on_the_peer_port_harm_nothing() {
     let outcome = members[1].handle.propose(create(7)).await.unwrap();
     assert!(matches!(outcome, Outcome::Created(_)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_writes_replicate_in_entries_that_fit_and_one_too_large_is_refused() {
+    let members = start_three().await;
+    let l = leader(&members);
+    let big = |n: u64, bytes: usize| {
+        let Command::Create(mut c) = create(n) else {
+            unreachable!()
+        };
+        c.description = "d".repeat(bytes);
+        Command::Create(c)
+    };
+    // 28 × 1.5 MiB, proposed at once through the leader: one entry of 42 MiB would not cross
+    // to a follower within openraft's append timeout (the 50 ms heartbeat here) and would be
+    // retried for ever; bounded entries and appends replicate.
+    let writes = (0..28u64).map(|n| {
+        let handle = members[l].handle.clone();
+        let cmd = big(100 + n, 3 * 512 * 1024);
+        tokio::spawn(async move { handle.propose(cmd).await })
+    });
+    for w in writes.collect::<Vec<_>>() {
+        let outcome = w.await.unwrap().unwrap();
+        assert!(matches!(outcome, Outcome::Created(_)), "{outcome:?}");
+    }
+    // Every node gets them (a debug build applying 42 MiB may miss a heartbeat or two and hold
+    // an election meanwhile: poll with a deadline).
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    for m in &members {
+        while m.handle.read_barrier().await.is_err() {
+            assert!(
+                std::time::Instant::now() < until,
+                "node {} never caught up",
+                m.handle.node_id()
+            );
+        }
+        assert_eq!(m.handle.state_machine().read().index().len(), 28);
+    }
+    // One command over the cap is refused on the leader and on a follower, before any
+    // proposal; the cluster goes on.
+    let too_large = taskcore_cluster::MAX_COMMAND_BYTES + 1;
+    for m in [l, (l + 1) % 3] {
+        let refused = members[m].handle.propose(big(200, too_large)).await;
+        assert!(
+            matches!(refused, Err(ClusterError::TooLarge { .. })),
+            "{refused:?}"
+        );
+    }
+    let outcome = members[(l + 2) % 3]
+        .handle
+        .propose(create(9))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Created(_)));
+}

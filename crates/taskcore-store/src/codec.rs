@@ -51,6 +51,24 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// The length [`encode`] would give `value`, without allocating it.
+///
+/// # Errors
+/// When serde refuses the value.
+pub fn encoded_len<T: Serialize>(value: &T) -> Result<usize, CodecError> {
+    struct Count(usize);
+    impl bincode::enc::write::Writer for Count {
+        fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+            self.0 += bytes.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(1);
+    bincode::serde::encode_into_writer(value, &mut count, config())
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    Ok(count.0)
+}
+
 /// Decodes a value written by [`encode`], allocating at most [`decode_budget`] of its length.
 ///
 /// # Errors
@@ -110,6 +128,12 @@ mod tests {
         let mut extra = bytes.clone();
         extra.push(0);
         assert!(decode::<(u64, String, Option<i64>)>(&extra).is_err());
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_of_the_encoding() {
+        let v = (7u64, "x".repeat(300), vec![Some(1i64), None]);
+        assert_eq!(encoded_len(&v).unwrap(), encode(&v).unwrap().len());
     }
 
     #[test]
