@@ -15,6 +15,7 @@ mod metrics;
 mod openapi;
 mod render;
 pub mod routes;
+mod server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use auth::{
 };
 pub use error::ApiError;
 pub use openapi::ApiDoc;
+pub use server::{serve, HttpLimits};
 
 /// Largest request body, as the contract sets it.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -41,6 +41,9 @@ pub struct FileConfig {
     /// `[retention]`: how long finished tasks are kept.
     #[serde(default)]
     pub retention: RetentionSection,
+    /// `[http]`: bounds on client connections.
+    #[serde(default)]
+    pub http: HttpSection,
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
@@ -86,6 +89,33 @@ pub struct ExecutionSection {
     pub retry_base_ms: Option<u64>,
     /// Longest back-off, milliseconds (default 600,000).
     pub retry_cap_ms: Option<u64>,
+}
+
+/// `[http]`: bounds on the client listener.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Client connections open at once, at most (default 4,096).
+    pub max_connections: Option<usize>,
+    /// Time for a request's head, and the idle keep-alive timeout, milliseconds (default 10,000).
+    pub header_read_timeout_ms: Option<u64>,
+    /// How long a shutdown waits for requests under way, milliseconds (default 10,000).
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+impl HttpSection {
+    /// The listener's limits, defaults filled in.
+    pub fn limits(&self) -> taskcore_api::HttpLimits {
+        let d = taskcore_api::HttpLimits::default();
+        let ms = std::time::Duration::from_millis;
+        taskcore_api::HttpLimits {
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            header_read_timeout: self
+                .header_read_timeout_ms
+                .map_or(d.header_read_timeout, ms),
+            shutdown_grace: self.shutdown_grace_ms.map_or(d.shutdown_grace, ms),
+        }
+    }
 }
 
 /// `[retention]`: how long finished tasks are kept.
@@ -180,6 +210,8 @@ pub struct NodeConfig {
     pub execution: ExecutionSection,
     /// Retention of finished tasks.
     pub retention: RetentionSection,
+    /// Bounds on the client listener.
+    pub http: HttpSection,
     /// Development mode: one node, a printed token.
     pub dev: bool,
     /// Tracing filter.
@@ -254,6 +286,22 @@ impl NodeConfig {
         {
             bail!("retention.keep_finished_days must be from 0 (keep for ever) to 36,500");
         }
+        let http = file.http;
+        if http
+            .max_connections
+            .is_some_and(|n| !(1..=1_000_000).contains(&n))
+        {
+            bail!("http.max_connections must be from 1 to 1,000,000");
+        }
+        if http
+            .header_read_timeout_ms
+            .is_some_and(|t| !(100..=600_000).contains(&t))
+        {
+            bail!("http.header_read_timeout_ms must be from 100 to 600,000");
+        }
+        if http.shutdown_grace_ms.is_some_and(|t| t > 600_000) {
+            bail!("http.shutdown_grace_ms must be at most 600,000");
+        }
         let log_format = env("TASKCORE_LOG_FORMAT").or(file.log.format);
         Ok(NodeConfig {
             node_id: flags.node_id.or(file.node_id).unwrap_or(1),
@@ -277,6 +325,7 @@ impl NodeConfig {
             task_types: types,
             execution,
             retention: file.retention,
+            http,
             dev: flags.dev,
             log_filter: env("TASKCORE_LOG")
                 .or(file.log.filter)

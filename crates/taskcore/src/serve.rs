@@ -19,7 +19,7 @@ use crate::config::NodeConfig;
 use crate::dev;
 
 /// Runs a node until `shutdown` resolves, then stops accepting requests, lets those under way
-/// finish, shuts Raft down and flushes the store.
+/// finish (for at most `http.shutdown_grace_ms`), shuts Raft down and flushes the store.
 ///
 /// # Errors
 /// The data directory cannot be opened, an address cannot be bound, or the keys are unusable.
@@ -100,9 +100,7 @@ pub async fn run(
             let _ = worker.await;
         }
     };
-    axum::serve(http, app(state))
-        .with_graceful_shutdown(stopping)
-        .await?;
+    taskcore_api::serve(http, app(state), config.http.limits(), stopping).await?;
     tracing::info!("shutting down: stopping the scheduler, raft, and flushing the store");
     scheduler.shutdown().await;
     guard.shutdown().await;
