@@ -142,7 +142,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(index.oldest_finished()))
     });
     g.bench_function("finished_before_pick_1000", |b| {
-        b.iter(|| black_box(index.finished_before(now, 1000)))
+        b.iter(|| black_box(index.finished_before(now, 1000, &Default::default())))
     });
     g.finish();
 }

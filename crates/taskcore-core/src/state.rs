@@ -23,7 +23,11 @@ pub struct TaskState {
     /// grows with the id whatever the clocks of successive leaders say.
     last_at: Timestamp,
     pub(crate) index: Index,
-    keys_by_age: BTreeSet<(Timestamp, BrandId, String)>,
+    /// Remembered idempotency keys by age, with the task each names.
+    keys_by_age: BTreeSet<(Timestamp, BrandId, String, TaskId)>,
+    /// The tasks an idempotency key still names: retention keeps them, or a resend of the key
+    /// would create the task a second time.
+    pub(crate) keyed: BTreeSet<TaskId>,
     /// Per priority, the brand whose task was leased last (brands take turns).
     pub(crate) turns: [BrandId; 4],
     /// Every periodic task (they are few; each is also stored).
@@ -45,7 +49,7 @@ impl TaskState {
         next_id: TaskId,
         last_at: Timestamp,
         tasks: impl IntoIterator<Item = Task>,
-        keys: impl IntoIterator<Item = (BrandId, String, Timestamp)>,
+        keys: impl IntoIterator<Item = (BrandId, String, Timestamp, TaskId)>,
     ) -> Self {
         let mut state = TaskState {
             next_id: next_id.max(1),
@@ -57,7 +61,11 @@ impl TaskState {
             state.last_at = state.last_at.max(task.updated_at);
             state.index.insert(&task);
         }
-        state.keys_by_age = keys.into_iter().map(|(b, k, at)| (at, b, k)).collect();
+        state.keys_by_age = keys
+            .into_iter()
+            .map(|(b, k, at, task)| (at, b, k, task))
+            .collect();
+        state.keyed = state.keys_by_age.iter().map(|k| k.3).collect();
         state
     }
 
@@ -175,7 +183,7 @@ impl TaskState {
         at: Timestamp,
         rec: &mut R,
     ) -> Result<Outcome, StorageFault> {
-        self.expire_keys(at, rec);
+        self.expire_keys(at, KEYS_EXPIRED_PER_CREATE, rec);
         if let Some(claim) = &c.idempotency {
             if let Some(prev) = rec.idempotency(c.brand, &claim.key)? {
                 if at.0.saturating_sub(prev.at.0) < IDEMPOTENCY_TTL_MICROS {
@@ -188,7 +196,8 @@ impl TaskState {
                 }
                 // Expired, or its task was deleted since: the key starts afresh.
                 self.keys_by_age
-                    .remove(&(prev.at, c.brand, claim.key.clone()));
+                    .remove(&(prev.at, c.brand, claim.key.clone(), prev.task));
+                self.keyed.remove(&prev.task);
             }
         }
         let id = self.next_id;
@@ -235,7 +244,9 @@ impl TaskState {
                 at,
             };
             rec.put_idempotency(c.brand, &claim.key, &record);
-            self.keys_by_age.insert((at, c.brand, claim.key.clone()));
+            self.keys_by_age
+                .insert((at, c.brand, claim.key.clone(), id));
+            self.keyed.insert(id);
         }
         Ok(Outcome::Created(task))
     }
@@ -259,16 +270,23 @@ impl TaskState {
         candidate
     }
 
-    fn expire_keys<R: Records>(&mut self, at: Timestamp, rec: &mut R) {
-        for _ in 0..KEYS_EXPIRED_PER_CREATE {
+    /// When the oldest remembered idempotency key was made.
+    pub(crate) fn oldest_key(&self) -> Option<Timestamp> {
+        self.keys_by_age.first().map(|k| k.0)
+    }
+
+    /// Forgets up to `max` idempotency keys older than their time to live.
+    pub(crate) fn expire_keys<R: Records>(&mut self, at: Timestamp, max: usize, rec: &mut R) {
+        for _ in 0..max {
             let Some(first) = self.keys_by_age.first() else {
                 break;
             };
             if at.0.saturating_sub(first.0 .0) < IDEMPOTENCY_TTL_MICROS {
                 break;
             }
-            if let Some((_, brand, key)) = self.keys_by_age.pop_first() {
+            if let Some((_, brand, key, task)) = self.keys_by_age.pop_first() {
                 rec.delete_idempotency(brand, &key);
+                self.keyed.remove(&task);
             }
         }
     }

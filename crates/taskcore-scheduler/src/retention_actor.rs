@@ -30,12 +30,11 @@ fn micros(d: Duration) -> i64 {
 }
 
 impl RetentionState {
-    /// Whether a finished task is old enough to go, at `now`.
+    /// Whether a purge may delete something at `now` (a finished task came of age, or a key
+    /// that held one back expired).
     fn due(&self, now: Timestamp) -> bool {
         let sm = self.ctx.cluster.state_machine().read();
-        sm.index()
-            .oldest_finished()
-            .is_some_and(|t| t.0 < now.0.saturating_sub(micros(self.keep)))
+        sm.purge_due_at(self.keep).is_some_and(|t| t.0 <= now.0)
     }
 
     /// Purges what is due, batch after batch; then arms the timer.
@@ -65,21 +64,19 @@ impl RetentionState {
                 }
             }
         }
-        // The next task to come of age is the oldest finished one now; with none, a task that
-        // finishes from now on comes of age `keep` from now at the earliest. Sweeps are at
-        // least `retention_min_gap` apart, so that a steady stream of completions is purged in
-        // batches.
+        // The next purge is due when the oldest finished task comes of age or a key holding
+        // one back expires; with neither, a task that finishes from now on comes of age `keep`
+        // from now at the earliest. Sweeps are at least `retention_min_gap` apart, so that a
+        // steady stream of completions is purged in batches.
         let now = self.ctx.cluster.now();
-        let oldest = self
+        let due_at = self
             .ctx
             .cluster
             .state_machine()
             .read()
-            .index()
-            .oldest_finished();
-        let next = oldest
-            .unwrap_or(now)
-            .plus_micros(micros(self.keep))
+            .purge_due_at(self.keep);
+        let next = due_at
+            .unwrap_or_else(|| now.plus_micros(micros(self.keep)))
             .max(now.plus_micros(micros(self.ctx.config.retention_min_gap)));
         self.timer.at(myself, next, now, || Sweep);
     }

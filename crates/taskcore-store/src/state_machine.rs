@@ -70,6 +70,12 @@ impl StateView<'_> {
         self.state.turns()
     }
 
+    /// When a purge keeping finished tasks `keep` could first delete something (see
+    /// [`taskcore_core::TaskState::purge_due_at`]).
+    pub fn purge_due_at(&self, keep: std::time::Duration) -> Option<Timestamp> {
+        self.state.purge_due_at(keep)
+    }
+
     /// The full record of a task.
     ///
     /// # Errors
@@ -316,7 +322,7 @@ fn load(tree: &sled::Tree) -> Result<TaskState, StoreError> {
         };
         let record: taskcore_core::IdempotencyRecord = codec::decode(&v).map_err(corrupt)?;
         if let Some((brand, key)) = keys::parse_idempotency(&k) {
-            idem.push((brand, key, record.at));
+            idem.push((brand, key, record.at, record.task));
         }
     }
     let mut state = TaskState::restore(next_id, Timestamp(last_at as i64), tasks, idem);

@@ -89,7 +89,9 @@ fn finished_tasks_past_the_age_are_purged_oldest_first_in_bounded_batches() {
     let third = w.lease_and_complete(at(3));
     assert_eq!(w.state.index().oldest_finished(), Some(at(1)));
     assert_eq!(
-        w.state.index().finished_before(at(10), 10),
+        w.state
+            .index()
+            .finished_before(at(10), 10, &Default::default()),
         vec![first, second, third]
     );
 
@@ -162,6 +164,53 @@ fn the_pick_is_the_oldest_whatever_the_order_of_ids_and_brands() {
             .take(max)
             .map(|(_, id)| *id)
             .collect();
-        assert_eq!(w.state.index().finished_before(before, max), want);
+        assert_eq!(
+            w.state
+                .index()
+                .finished_before(before, max, &Default::default()),
+            want
+        );
     }
+}
+
+#[test]
+fn a_finished_task_a_live_idempotency_key_names_is_kept_until_the_key_expires() {
+    let mut w = World {
+        state: TaskState::new(),
+        rec: MemRecords::default(),
+    };
+    let keyed = |n: u64| {
+        let Command::Create(mut c) = Command::Create(create_cmd(1, &format!("task_{n:012}")))
+        else {
+            unreachable!()
+        };
+        c.idempotency = Some(crate::IdempotencyClaim {
+            key: "order-42".into(),
+            digest: 7,
+        });
+        Command::Create(c)
+    };
+    let Outcome::Created(first) = w.run(at(0), keyed(1)) else {
+        panic!("created")
+    };
+    w.create(at(0), 1);
+    assert_eq!(w.lease_and_complete(at(1)), first.id);
+    w.lease_and_complete(at(1));
+    // One hour's retention: both are of age at 3 h, but the key still names the first.
+    assert_eq!(w.purge(at(3), 1, 100), 1);
+    assert!(w.rec.tasks.contains_key(&first.id));
+    let due = w
+        .state
+        .purge_due_at(std::time::Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(due, at(24), "the next purge is due when the key expires");
+    // A resend of the key within its 24 hours answers the same task, never a second one.
+    assert!(matches!(w.run(at(20), keyed(2)), Outcome::Replayed(t) if t.id == first.id));
+    // Once the key expired, the task goes.
+    assert_eq!(w.purge(at(25), 1, 100), 1);
+    assert!(!w.rec.tasks.contains_key(&first.id));
+    assert_eq!(
+        w.state.purge_due_at(std::time::Duration::from_secs(3600)),
+        None
+    );
 }
