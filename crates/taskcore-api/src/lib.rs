@@ -10,7 +10,7 @@ mod body;
 mod drain;
 mod error;
 mod exec_metrics;
-mod list_query;
+pub mod list_query;
 mod metrics;
 mod openapi;
 mod render;

@@ -286,3 +286,31 @@ pub fn parse_list(params: &Params, brand: u64, types: &TaskTypes) -> Result<List
         page_size,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Any query string parses to a request or a 400/404 error, never a panic.
+        #[test]
+        fn arbitrary_query_strings_never_panic(
+            raw in prop_oneof![
+                ".{0,200}",
+                "((status|priority|task_type|task_type__startswith|created_after|created_before|\
+                   search|ordering|page|page_size|has_metrics|is_resumable)=[-a-z0-9_,%:+ ]{0,30}&){0,8}",
+            ]
+        ) {
+            let params = Params::parse(Some(&raw));
+            if let Ok(mut request) = parse_list(&params, 1, &TaskTypes::default()) {
+                let _ = request.paginate(1234);
+                let _ = params.link_to_page(2);
+            }
+            let _ = created_range(&params);
+        }
+    }
+}

@@ -137,3 +137,45 @@ async fn a_greeting_that_claims_a_huge_length_is_refused_before_any_allocation()
     let err = listen(&mut b, SECRET).await.unwrap_err();
     assert!(matches!(err, WireError::TooLarge(_)), "{err:?}");
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever a stranger sends first, the listener refuses or errs, and never welcomes.
+        #[test]
+        fn arbitrary_greetings_are_never_welcomed(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+            run(async move {
+                let (mut a, mut b) = duplex(8192);
+                a.write_all(&bytes).await.unwrap();
+                drop(a);
+                assert!(listen(&mut b, SECRET).await.is_err());
+            });
+        }
+
+        /// Frames of arbitrary bytes decode as requests or fail cleanly.
+        #[test]
+        fn arbitrary_frames_decode_or_fail(body in prop::collection::vec(any::<u8>(), 0..600)) {
+            let _ = crate::wire::decode_frame::<crate::wire::PeerRequest>(&body);
+            let _ = crate::wire::decode_frame::<crate::wire::PeerResponse>(&body);
+            let mut framed = (body.len() as u32).to_be_bytes().to_vec();
+            framed.extend_from_slice(&body);
+            run(async move {
+                let mut reader = &framed[..];
+                let _ = read_frame::<_, crate::wire::PeerRequest>(&mut reader).await;
+            });
+        }
+    }
+}
