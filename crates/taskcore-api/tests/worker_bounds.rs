@@ -95,3 +95,25 @@ async fn a_lease_request_names_at_most_64_task_types() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn a_long_poll_on_a_node_whose_clock_runs_ahead_does_not_loop_empty_leases() {
+    // This node believes a task scheduled 3 s from now is due already; the leader does not.
+    let h = Harness::with_clock_ahead(std::time::Duration::from_secs(60)).await;
+    let at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    h.create_with(json!({"scheduled_for": at.to_rfc3339()}))
+        .await;
+    let before = h.cluster.status().last_log_index.unwrap_or(0);
+    let r = report(
+        &h,
+        "/workers/lease/",
+        json!({"worker_id": "w", "wait_seconds": 1}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["tasks"], json!([]), "the leader leases nothing yet");
+    let writes = h.cluster.status().last_log_index.unwrap_or(0) - before;
+    // Back-offs of 50, 100, 200, 400 ms fit in a second: a handful of writes, not a loop.
+    assert!(writes <= 6, "{writes} empty lease writes in one second");
+    assert!(writes >= 1, "the node did try");
+}

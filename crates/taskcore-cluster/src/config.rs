@@ -23,6 +23,10 @@ pub struct ClusterConfig {
     pub logs_to_keep: u64,
     /// How long a write or a read barrier may wait for a leader before answering 503.
     pub request_deadline: Duration,
+    /// How far ahead of the wall clock [`crate::ClusterHandle::now`] reads (zero). Tests set it
+    /// to play a node whose clock runs ahead of the leader's; the time the leader stamps on
+    /// proposals never includes it.
+    pub clock_ahead: Duration,
 }
 
 impl ClusterConfig {
@@ -39,6 +43,7 @@ impl ClusterConfig {
             snapshot_after_logs: 10_000,
             logs_to_keep: 1_000,
             request_deadline: Duration::from_secs(5),
+            clock_ahead: Duration::ZERO,
         }
     }
 

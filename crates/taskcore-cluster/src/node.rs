@@ -45,6 +45,7 @@ pub(crate) struct Inner {
     batcher: Batcher,
     committed: Arc<AtomicU64>,
     deadline: Duration,
+    clock_ahead: Duration,
 }
 
 /// Owns the peer server; [`ClusterGuard::shutdown`] stops it and Raft.
@@ -105,6 +106,7 @@ impl ClusterHandle {
                 batcher,
                 committed,
                 deadline: config.request_deadline,
+                clock_ahead: config.clock_ahead,
             }),
         };
         let server = tokio::spawn(crate::peer_server::serve(raft_listener, handle.clone()));
@@ -131,9 +133,11 @@ impl ClusterHandle {
         &self.inner.sm
     }
 
-    /// The current time as the leader would stamp it (for reads that need "now").
+    /// This node's reading of the current time (for reads that need "now"). It may differ
+    /// from the time the leader stamps on the next proposal: a node's clock can run ahead.
     pub fn now(&self) -> Timestamp {
-        wall_clock()
+        let ahead = i64::try_from(self.inner.clock_ahead.as_micros()).unwrap_or(0);
+        wall_clock().plus_micros(ahead)
     }
 
     pub(crate) fn leader(&self) -> Option<(NodeId, Option<NodeAddr>)> {

@@ -34,6 +34,10 @@ const MAX_LEASE_TASK_TYPES: usize = 64;
 /// How often a waiting long poll looks again without a change, at most (it also wakes when
 /// the next task scheduled for later becomes due).
 const RECHECK: Duration = Duration::from_secs(1);
+/// The first wait after a lease that came back empty although this node saw a task due (its
+/// clock runs ahead of the leader's, or another worker was faster); it doubles up to
+/// [`RECHECK`], so a skewed clock costs a few empty writes a second, not a loop of them.
+const EMPTY_LEASE_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The routes of this area.
 pub fn routes() -> Router<AppState> {
@@ -201,20 +205,27 @@ pub async fn lease(
     let mut changes = s.cluster.state_machine().subscribe();
     let mut stopping = s.edge.stopping.subscribe();
     let _waiting = PollGuard::new(&s.edge);
+    // After a lease that came back empty although this node saw a task due: that task, when
+    // to try it again, and the back-off. A node whose clock runs ahead of the leader's sees
+    // tasks due that the leader does not lease yet; it must not loop empty writes through Raft.
+    let mut empty: Option<(TaskId, Instant, Duration)> = None;
     loop {
         s.cluster.read_barrier().await?;
         // Propose only when this node sees something to lease: an idle poll writes nothing.
         let now = s.cluster.now();
-        let (due, next_due) = {
+        let (first, next_due) = {
             let view = s.cluster.state_machine().read();
             let mut turns = view.turns();
             let index = view.index();
-            let due = !index
+            let first = index
                 .pick_leasable(now, &task_types, 1, &mut turns)
-                .is_empty();
-            (due, index.next_due_after(now))
+                .first()
+                .copied();
+            (first, index.next_due_after(now))
         };
-        if due {
+        let held = matches!((first, &empty), (Some(id), Some((tried, at, _)))
+            if id == *tried && Instant::now() < *at);
+        if let Some(id) = first.filter(|_| !held) {
             let cmd = Command::Lease(LeaseTasks {
                 worker_id: worker_id.clone(),
                 task_types: task_types.clone(),
@@ -235,7 +246,10 @@ pub async fn lease(
                         .collect();
                     return Ok(Json(LeaseResponse { tasks }));
                 }
-                Outcome::Leased(_) => {}
+                Outcome::Leased(_) => {
+                    let b = empty.map_or(EMPTY_LEASE_BACKOFF, |(_, _, b)| (b * 2).min(RECHECK));
+                    empty = Some((id, Instant::now() + b, b));
+                }
                 other => return Err(ApiError::unexpected(other)),
             }
         }
@@ -243,12 +257,16 @@ pub async fn lease(
         if left.is_zero() || *stopping.borrow_and_update() {
             return Ok(Json(LeaseResponse { tasks: Vec::new() }));
         }
-        // A task scheduled for later (a retry's back-off) becomes due with time alone.
-        let until_due = next_due
-            .map(|t| Duration::from_micros(u64::try_from(t.0 - now.0).unwrap_or(0)))
-            .unwrap_or(RECHECK);
+        // A task scheduled for later (a retry's back-off) becomes due with time alone; a task
+        // the leader would not lease yet is tried again after its back-off.
+        let wait = match &empty {
+            Some((_, at, _)) if first.is_some() => at.saturating_duration_since(Instant::now()),
+            _ => next_due
+                .map(|t| Duration::from_micros(u64::try_from(t.0 - now.0).unwrap_or(0)))
+                .unwrap_or(RECHECK),
+        };
         tokio::select! {
-            _ = tokio::time::timeout(left.min(RECHECK).min(until_due), changes.changed()) => {}
+            _ = tokio::time::timeout(left.min(RECHECK).min(wait), changes.changed()) => {}
             _ = stopping.changed() => {}
         }
     }

@@ -56,6 +56,22 @@ impl Harness {
 
     /// A one-node cluster (the same write path as every node) behind the router.
     pub async fn with_auth(auth: AuthConfig) -> Self {
+        Self::with(auth, std::time::Duration::ZERO).await
+    }
+
+    /// A node whose reading of the clock runs `ahead` of the time the leader stamps.
+    pub async fn with_clock_ahead(ahead: std::time::Duration) -> Self {
+        Self::with(
+            AuthConfig {
+                hs256_secret: Some(SECRET.into()),
+                ..Default::default()
+            },
+            ahead,
+        )
+        .await
+    }
+
+    async fn with(auth: AuthConfig, clock_ahead: std::time::Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -64,7 +80,8 @@ impl Harness {
             http_addr: "127.0.0.1:1".into(),
             raft_addr,
         };
-        let config = ClusterConfig::new(1, addr, "secret");
+        let mut config = ClusterConfig::new(1, addr, "secret");
+        config.clock_ahead = clock_ahead;
         let (cluster, guard) = ClusterHandle::start(config, &storage, listener)
             .await
             .unwrap();
