@@ -52,6 +52,8 @@ pub struct ApiConfig {
     pub retry_base_ms: u64,
     /// Longest back-off before an automatic retry.
     pub retry_cap_ms: u64,
+    /// Most periodic tasks one brand may have.
+    pub max_periodic_per_brand: usize,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +64,7 @@ impl Default for ApiConfig {
             lease_ttl_ms: 30_000,
             retry_base_ms: 5_000,
             retry_cap_ms: 600_000,
+            max_periodic_per_brand: 1_000,
         }
     }
 }

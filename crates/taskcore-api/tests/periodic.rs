@@ -244,3 +244,63 @@ async fn the_openapi_document_covers_periodic_tasks() {
     }
     assert!(doc["components"]["schemas"]["PeriodicTaskBody"].is_object());
 }
+
+#[tokio::test]
+async fn a_brand_has_at_most_the_configured_number_of_periodic_tasks() {
+    let h = Harness::with_api_config(taskcore_api::ApiConfig {
+        max_periodic_per_brand: 3,
+        ..Default::default()
+    })
+    .await;
+    let named = |i: usize| {
+        let mut body = nightly();
+        body["name"] = json!(format!("export {i}"));
+        body
+    };
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(create(&h, named(i)).await["id"].clone());
+    }
+    let r = h.post("/periodic-tasks/", named(3)).send().await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["field_errors"]["non_field_errors"].is_array(),
+        "{}",
+        r.body
+    );
+    // Another brand has its own allowance; a deletion makes room; a renamed schedule frees its
+    // old name.
+    let other = h
+        .post("/periodic-tasks/", named(0))
+        .brand("10")
+        .send()
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    let path = format!("/periodic-tasks/{}/", ids[0]);
+    let renamed = h
+        .call(Method::PATCH, &path)
+        .json(json!({"name": "renamed"}))
+        .send()
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    let r = h
+        .call(Method::DELETE, &format!("/periodic-tasks/{}/", ids[1]))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    create(&h, named(0)).await;
+    let r = h.call(Method::DELETE, &format!("/periodic-tasks/{}/", ids[2])).send().await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let taken = h.post("/periodic-tasks/", named(0)).send().await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST, "{}", taken.body);
+    assert!(
+        taken.body["field_errors"]["name"].is_array(),
+        "{}",
+        taken.body
+    );
+}

@@ -37,7 +37,10 @@ pub use execution::{
 pub use index::{Entry, Index};
 pub use json::{digest, merge_patch, Json};
 pub use leases::LeaseEntry;
-pub use periodic::{FirePeriodic, PeriodicId, PeriodicPatch, PeriodicSpec, PeriodicTask};
+pub use periodic::{
+    too_many_periodic, FirePeriodic, PeriodicId, PeriodicPatch, PeriodicSpec, PeriodicTask,
+    MAX_PERIODIC_PER_BRAND,
+};
 pub use query::{OrderField, OrderKey, QueryPage, TaskQuery};
 pub use records::{IdempotencyRecord, MemRecords, Records, StorageFault};
 pub use retention::{PurgeFinished, MAX_PURGE};

@@ -141,9 +141,23 @@ pub struct FirePeriodic {
     pub task_id: String,
 }
 
+/// Most periodic tasks one brand may have, whatever the configuration says (the edge applies
+/// the configured, usually lower, limit).
+pub const MAX_PERIODIC_PER_BRAND: usize = 10_000;
+
 fn name_taken() -> Refusal {
     let mut e = FieldErrors::default();
     e.add("name", "periodic task with this name already exists.");
+    Refusal::Validation(e)
+}
+
+/// The refusal of a periodic task past a brand's `max`.
+pub fn too_many_periodic(max: usize) -> Refusal {
+    let mut e = FieldErrors::default();
+    e.add(
+        "non_field_errors",
+        format!("A brand may have at most {max} periodic tasks; delete some first."),
+    );
     Refusal::Validation(e)
 }
 
@@ -158,15 +172,26 @@ impl TaskState {
     }
 
     fn name_free(&self, brand: BrandId, name: &str, except: Option<PeriodicId>) -> bool {
-        !self
-            .periodic
-            .values()
-            .any(|p| p.brand.id == brand && p.spec.name == name && Some(p.id) != except)
+        self.periodic_names
+            .get(&(brand, name.to_owned()))
+            .is_none_or(|&id| Some(id) == except)
+    }
+
+    /// How many periodic tasks `brand` has.
+    pub fn periodic_count(&self, brand: BrandId) -> usize {
+        self.periodic_names
+            .range((brand, String::new())..)
+            .take_while(|((b, _), _)| *b == brand)
+            .count()
     }
 
     fn save_periodic<R: Records>(&mut self, p: PeriodicTask, rec: &mut R) -> PeriodicTask {
         rec.put_periodic(&p);
-        self.periodic.insert(p.id, p.clone());
+        if let Some(old) = self.periodic.insert(p.id, p.clone()) {
+            self.periodic_names.remove(&(old.brand.id, old.spec.name));
+        }
+        self.periodic_names
+            .insert((p.brand.id, p.spec.name.clone()), p.id);
         p
     }
 
@@ -181,6 +206,9 @@ impl TaskState {
     ) -> Outcome {
         if !self.name_free(brand, &spec.name, None) {
             return Outcome::Refused(name_taken());
+        }
+        if self.periodic_count(brand) >= MAX_PERIODIC_PER_BRAND {
+            return Outcome::Refused(too_many_periodic(MAX_PERIODIC_PER_BRAND));
         }
         if let Err(e) = check_window(spec) {
             return Outcome::Refused(e);
@@ -275,7 +303,9 @@ impl TaskState {
         if let Err(r) = self.periodic_of(id, brand) {
             return Outcome::Refused(r);
         }
-        self.periodic.remove(&id);
+        if let Some(old) = self.periodic.remove(&id) {
+            self.periodic_names.remove(&(old.brand.id, old.spec.name));
+        }
         rec.delete_periodic(id);
         Outcome::PeriodicDeleted
     }

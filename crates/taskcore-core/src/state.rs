@@ -30,8 +30,11 @@ pub struct TaskState {
     pub(crate) keyed: BTreeSet<TaskId>,
     /// Per priority, the brand whose task was leased last (brands take turns).
     pub(crate) turns: [BrandId; 4],
-    /// Every periodic task (they are few; each is also stored).
+    /// Every periodic task (each is also stored).
     pub(crate) periodic: BTreeMap<PeriodicId, PeriodicTask>,
+    /// The periodic tasks by brand and name: names are unique per brand, and a brand's count is
+    /// a range of this map.
+    pub(crate) periodic_names: BTreeMap<(BrandId, String), PeriodicId>,
     pub(crate) next_periodic_id: PeriodicId,
 }
 
@@ -86,6 +89,11 @@ impl TaskState {
         tasks: impl IntoIterator<Item = PeriodicTask>,
     ) {
         self.periodic = tasks.into_iter().map(|p| (p.id, p)).collect();
+        self.periodic_names = self
+            .periodic
+            .values()
+            .map(|p| ((p.brand.id, p.spec.name.clone()), p.id))
+            .collect();
         let after_last = self.periodic.keys().next_back().map_or(1, |id| id + 1);
         self.next_periodic_id = next_id.max(after_last);
     }

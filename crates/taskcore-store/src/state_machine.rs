@@ -65,6 +65,11 @@ impl StateView<'_> {
         self.state.periodic()
     }
 
+    /// How many periodic tasks `brand` has.
+    pub fn periodic_count(&self, brand: taskcore_core::BrandId) -> usize {
+        self.state.periodic_count(brand)
+    }
+
     /// Per priority, the brand a lease served last.
     pub fn turns(&self) -> [taskcore_core::BrandId; 4] {
         self.state.turns()

@@ -44,6 +44,9 @@ pub struct FileConfig {
     /// `[http]`: bounds on client connections.
     #[serde(default)]
     pub http: HttpSection,
+    /// `[periodic]`: limits on periodic tasks.
+    #[serde(default)]
+    pub periodic: PeriodicSection,
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
@@ -89,6 +92,14 @@ pub struct ExecutionSection {
     pub retry_base_ms: Option<u64>,
     /// Longest back-off, milliseconds (default 600,000).
     pub retry_cap_ms: Option<u64>,
+}
+
+/// `[periodic]`: limits on periodic tasks.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodicSection {
+    /// Most periodic tasks one brand may have (default 1,000; at most 10,000).
+    pub max_per_brand: Option<usize>,
 }
 
 /// `[http]`: bounds on the client listener.
@@ -212,6 +223,8 @@ pub struct NodeConfig {
     pub retention: RetentionSection,
     /// Bounds on the client listener.
     pub http: HttpSection,
+    /// Limits on periodic tasks.
+    pub periodic: PeriodicSection,
     /// Development mode: one node, a printed token.
     pub dev: bool,
     /// Tracing filter.
@@ -302,6 +315,13 @@ impl NodeConfig {
         if http.shutdown_grace_ms.is_some_and(|t| t > 600_000) {
             bail!("http.shutdown_grace_ms must be at most 600,000");
         }
+        if file
+            .periodic
+            .max_per_brand
+            .is_some_and(|n| !(1..=taskcore_core::MAX_PERIODIC_PER_BRAND).contains(&n))
+        {
+            bail!("periodic.max_per_brand must be from 1 to 10,000");
+        }
         let log_format = env("TASKCORE_LOG_FORMAT").or(file.log.format);
         Ok(NodeConfig {
             node_id: flags.node_id.or(file.node_id).unwrap_or(1),
@@ -326,6 +346,7 @@ impl NodeConfig {
             execution,
             retention: file.retention,
             http,
+            periodic: file.periodic,
             dev: flags.dev,
             log_filter: env("TASKCORE_LOG")
                 .or(file.log.filter)

@@ -170,6 +170,10 @@ fn api_config(config: &NodeConfig) -> ApiConfig {
         lease_ttl_ms: e.lease_ttl_ms.unwrap_or(defaults.lease_ttl_ms),
         retry_base_ms: e.retry_base_ms.unwrap_or(defaults.retry_base_ms),
         retry_cap_ms: e.retry_cap_ms.unwrap_or(defaults.retry_cap_ms),
+        max_periodic_per_brand: config
+            .periodic
+            .max_per_brand
+            .unwrap_or(defaults.max_periodic_per_brand),
     }
 }
 

@@ -112,6 +112,13 @@ pub async fn create_periodic(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let spec = spec_of(parse_periodic(&body, &s.config.task_types, Mode::Create)?);
+    // The configured limit, checked here (two creates racing may pass it by one); the state
+    // machine enforces `MAX_PERIODIC_PER_BRAND` exactly.
+    let max = s.config.max_periodic_per_brand;
+    s.cluster.read_barrier().await?;
+    if s.cluster.state_machine().read().periodic_count(brand.id) >= max {
+        return Err(taskcore_core::too_many_periodic(max).into());
+    }
     let cmd = Command::CreatePeriodic {
         brand: brand.id,
         brand_name: brand.name,

@@ -56,7 +56,16 @@ impl Harness {
 
     /// A one-node cluster (the same write path as every node) behind the router.
     pub async fn with_auth(auth: AuthConfig) -> Self {
-        Self::with(auth, std::time::Duration::ZERO).await
+        Self::with(auth, std::time::Duration::ZERO, ApiConfig::default()).await
+    }
+
+    /// A node with this edge configuration.
+    pub async fn with_api_config(api: ApiConfig) -> Self {
+        let auth = AuthConfig {
+            hs256_secret: Some(SECRET.into()),
+            ..Default::default()
+        };
+        Self::with(auth, std::time::Duration::ZERO, api).await
     }
 
     /// A node whose reading of the clock runs `ahead` of the time the leader stamps.
@@ -67,11 +76,12 @@ impl Harness {
                 ..Default::default()
             },
             ahead,
+            ApiConfig::default(),
         )
         .await
     }
 
-    async fn with(auth: AuthConfig, clock_ahead: std::time::Duration) -> Self {
+    async fn with(auth: AuthConfig, clock_ahead: std::time::Duration, api: ApiConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -107,7 +117,7 @@ impl Harness {
             scheduler,
             edge: Default::default(),
             auth: Arc::new(AuthKeys::new(&auth).unwrap()),
-            config: Arc::new(ApiConfig::default()),
+            config: Arc::new(api),
         };
         Harness {
             app: app(state),
