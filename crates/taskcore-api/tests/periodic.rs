@@ -294,7 +294,10 @@ async fn a_brand_has_at_most_the_configured_number_of_periodic_tasks() {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     create(&h, named(0)).await;
-    let r = h.call(Method::DELETE, &format!("/periodic-tasks/{}/", ids[2])).send().await;
+    let r = h
+        .call(Method::DELETE, &format!("/periodic-tasks/{}/", ids[2]))
+        .send()
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let taken = h.post("/periodic-tasks/", named(0)).send().await;
     assert_eq!(taken.status, StatusCode::BAD_REQUEST, "{}", taken.body);

@@ -62,8 +62,14 @@ pub struct Client {
 impl Client {
     /// A client of the node at `base` (such as `http://127.0.0.1:8080`) with a bearer token.
     pub fn new(base: &str, token: &str) -> Self {
+        // Idle connections are dropped before a node's own idle timeout (30 s by default) can
+        // close one under a request being sent.
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(15))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
         Client {
-            http: reqwest::Client::new(),
+            http,
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
             brand: None,

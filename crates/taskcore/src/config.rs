@@ -108,7 +108,7 @@ pub struct PeriodicSection {
 pub struct HttpSection {
     /// Client connections open at once, at most (default 4,096).
     pub max_connections: Option<usize>,
-    /// Time for a request's head, and the idle keep-alive timeout, milliseconds (default 10,000).
+    /// Time for a request's head, and the idle keep-alive timeout, milliseconds (default 30,000).
     pub header_read_timeout_ms: Option<u64>,
     /// How long a shutdown waits for requests under way, milliseconds (default 10,000).
     pub shutdown_grace_ms: Option<u64>,
