@@ -6,18 +6,6 @@ use axum::http::StatusCode;
 use common::*;
 use serde_json::{json, Value};
 
-fn worker_token() -> String {
-    token(&json!({"sub": 50, "username": "worker-1", "exp": now() + 3600, "roles": ["worker"]}))
-}
-
-async fn report(h: &Harness, path: &str, body: Value) -> common::Resp {
-    h.post(path, body)
-        .bearer(&worker_token())
-        .without("x-brand-id")
-        .send()
-        .await
-}
-
 async fn lease_one(h: &Harness) -> Value {
     let r = report(h, "/workers/lease/", json!({"worker_id": "w"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

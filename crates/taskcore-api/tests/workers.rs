@@ -6,10 +6,6 @@ use axum::http::{Method, StatusCode};
 use common::*;
 use serde_json::{json, Value};
 
-fn worker_token() -> String {
-    token(&json!({"sub": 50, "username": "worker-1", "exp": now() + 3600, "roles": ["worker"]}))
-}
-
 async fn lease(h: &Harness, body: Value) -> Value {
     let r = h
         .post("/workers/lease/", body)
@@ -19,14 +15,6 @@ async fn lease(h: &Harness, body: Value) -> Value {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body
-}
-
-async fn report(h: &Harness, path: &str, body: Value) -> common::Resp {
-    h.post(path, body)
-        .bearer(&worker_token())
-        .without("x-brand-id")
-        .send()
-        .await
 }
 
 #[tokio::test]

@@ -45,6 +45,20 @@ pub fn token(claims: &Value) -> String {
     mint_hs256(SECRET, claims).unwrap()
 }
 
+/// A token with the worker role.
+pub fn worker_token() -> String {
+    token(&json!({"sub": 50, "username": "worker-1", "exp": now() + 3600, "roles": ["worker"]}))
+}
+
+/// A worker's POST, without a brand.
+pub async fn report(h: &Harness, path: &str, body: Value) -> Resp {
+    h.post(path, body)
+        .bearer(&worker_token())
+        .without("x-brand-id")
+        .send()
+        .await
+}
+
 impl Harness {
     pub async fn new() -> Self {
         Self::with_auth(AuthConfig {
