@@ -219,9 +219,24 @@ impl StateMachine {
         for (k, v) in kvs {
             batch.insert(k, v);
         }
+        // A sled batch is atomic: if it fails, disk and memory still hold the old state.
         inner.tree.apply_batch(batch)?;
-        inner.db.flush()?;
-        *state = load(&inner.tree)?;
+        // From here the disk holds the snapshot: memory must follow, or the node must stop
+        // serving (a fault) rather than answer from a state that is no longer the disk's.
+        let replaced = inner
+            .db
+            .flush()
+            .map_err(StoreError::from)
+            .and_then(|_| load(&inner.tree));
+        match replaced {
+            Ok(new) => *state = new,
+            Err(e) => {
+                tracing::error!(error = %e, "a snapshot install failed half-way; refusing further requests");
+                *inner.fault.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(format!("snapshot install failed: {e}"));
+                return Err(e);
+            }
+        }
         state.take_lease_changes();
         let _ = inner.leases.send(StateEvent::Replaced);
         tracing::info!(

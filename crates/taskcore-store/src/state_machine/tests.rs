@@ -254,3 +254,21 @@ fn execution_figures_count_what_is_applied() {
     assert_eq!(d.count, 2);
     assert!((d.sum_seconds - 0.4).abs() < 1e-9);
 }
+
+#[test]
+fn a_snapshot_install_that_fails_half_way_stops_the_state_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let sm = StateMachine::open(dir.path()).unwrap();
+    sm.apply_batch(&[create(1, 1, None)]).unwrap();
+    let mut kvs = sm.export().unwrap();
+    // A snapshot whose second task's record is corrupt: it reaches the disk, then fails to load.
+    kvs.push((keys::task(2).to_vec(), vec![1u8, 0xff, 0xff]));
+    let err = sm.import(kvs).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    let fault = sm.fault().expect("the fault is set");
+    assert!(fault.contains("snapshot install failed"), "{fault}");
+    assert!(
+        sm.apply_batch(&[create(1, 2, None)]).is_err(),
+        "no write is applied over a state that is not the disk's"
+    );
+}
