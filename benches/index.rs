@@ -133,6 +133,39 @@ fn benches(c: &mut Criterion) {
     g.bench_function("queue_stats_created_last_hour", |b| {
         b.iter(|| black_box(index.queue_stats(BRAND, last_hour, None, now)))
     });
+    // The costliest list query the edge accepts: every orderable field once, 16 search terms
+    // in 200 characters, a status filter.
+    let mut worst = page(all.clone());
+    worst.statuses = Some(vec![Status::Pending, Status::Running, Status::Completed]);
+    worst.search = (0..16).map(|i| format!("{}", i % 10)).collect();
+    worst.search[0] = "batch".into();
+    worst.ordering = OrderField::NAMES
+        .iter()
+        .rev()
+        .filter_map(|n| OrderField::parse(n))
+        .map(|field| OrderKey {
+            field,
+            descending: true,
+        })
+        .collect();
+    g.bench_function("list_worst_accepted_query", |b| {
+        b.iter(|| black_box(index.query(&worst)))
+    });
+    g.finish();
+
+    // Leasing with a type filter: one queue per (brand, type), so a lease for a type with
+    // nothing pending does not walk the other types' backlog (about 200,000 pending tasks).
+    let mut g = c.benchmark_group("lease_pick_over_1_1m_tasks");
+    g.sample_size(20);
+    let mut turns = [0; 4];
+    let rare = vec!["sitemap_generation".to_owned()];
+    g.bench_function("pick_type_with_nothing_pending", |b| {
+        b.iter(|| black_box(index.pick_leasable(now, &rare, 1, &mut turns)))
+    });
+    let common = vec!["data_export".to_owned()];
+    g.bench_function("pick_10_of_one_type", |b| {
+        b.iter(|| black_box(index.pick_leasable(now, &common, 10, &mut turns)))
+    });
     g.finish();
 
     // What the retention policy reads, over every brand (1,111,111 tasks, three in five finished).

@@ -128,10 +128,14 @@ pub(crate) struct GlobalCounters {
     pub(crate) running: u64,
     /// Completed tasks' processing time, all priorities.
     pub(crate) durations: Durations,
-    /// Pending tasks per priority and brand, oldest first: by `scheduled_for` (or `created_at`
-    /// when unset), then id. What leases pick from.
-    pub(crate) ready: [BTreeMap<BrandId, BTreeSet<(i64, TaskId)>>; 4],
+    /// Pending tasks per priority, brand and task type (its interned id), oldest first: by
+    /// `scheduled_for` (or `created_at` when unset), then id. What leases pick from; one queue
+    /// per type, so that a lease for some types never walks the backlog of the others.
+    pub(crate) ready: [ReadyQueues; 4],
 }
+
+/// One priority's pending tasks: per brand, per task type id, `(due, id)` oldest first.
+pub(crate) type ReadyQueues = BTreeMap<BrandId, BTreeMap<u32, BTreeSet<(i64, TaskId)>>>;
 
 impl GlobalCounters {
     fn count(&mut self, brand: BrandId, cols: &Columns, slot: usize, sign: i64) {
@@ -149,12 +153,23 @@ impl GlobalCounters {
                     },
                     cols.ids[slot],
                 );
+                let ty = cols.task_type[slot];
                 let queues = &mut self.ready[p];
                 if sign > 0 {
-                    queues.entry(brand).or_default().insert(key);
-                } else if let Some(queue) = queues.get_mut(&brand) {
-                    queue.remove(&key);
-                    if queue.is_empty() {
+                    queues
+                        .entry(brand)
+                        .or_default()
+                        .entry(ty)
+                        .or_default()
+                        .insert(key);
+                } else if let Some(by_type) = queues.get_mut(&brand) {
+                    if let Some(queue) = by_type.get_mut(&ty) {
+                        queue.remove(&key);
+                        if queue.is_empty() {
+                            by_type.remove(&ty);
+                        }
+                    }
+                    if by_type.is_empty() {
                         queues.remove(&brand);
                     }
                 }

@@ -32,23 +32,28 @@ impl Index {
                 let last = turns[p];
                 let after = queues.range((Bound::Excluded(last), Bound::Unbounded));
                 let mut served_one = false;
-                for (&brand, queue) in after.chain(queues.range(..=last)) {
+                for (&brand, by_type) in after.chain(queues.range(..=last)) {
                     if picked.len() >= max {
                         break;
                     }
-                    let cols = self.brands.get(&brand).map(|b| &b.cols);
-                    let next = queue
+                    // The brand's oldest due task among the allowed types' queues: each queue
+                    // is read from its head, never through another type's backlog.
+                    let next = by_type
                         .iter()
-                        .take_while(|(key, _)| *key <= at.0)
-                        .map(|&(_, id)| id)
-                        .find(|id| {
-                            !taken.contains(id)
-                                && allowed.as_ref().is_none_or(|allowed| {
-                                    let ty =
-                                        cols.and_then(|c| c.slot_of(*id).map(|s| c.task_type[s]));
-                                    ty.is_some_and(|t| allowed.get(t as usize) == Some(&true))
-                                })
-                        });
+                        .filter(|(ty, _)| {
+                            allowed
+                                .as_ref()
+                                .is_none_or(|a| a.get(**ty as usize) == Some(&true))
+                        })
+                        .filter_map(|(_, queue)| {
+                            queue
+                                .iter()
+                                .take_while(|(key, _)| *key <= at.0)
+                                .find(|(_, id)| !taken.contains(id))
+                                .copied()
+                        })
+                        .min()
+                        .map(|(_, id)| id);
                     if let Some(id) = next {
                         picked.push(id);
                         taken.insert(id);
@@ -71,6 +76,7 @@ impl Index {
             .ready
             .iter()
             .flat_map(|queues| queues.values())
+            .flat_map(|by_type| by_type.values())
             .filter_map(|queue| {
                 queue
                     .range((Bound::Excluded((at.0, TaskId::MAX)), Bound::Unbounded))
