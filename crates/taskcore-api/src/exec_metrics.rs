@@ -143,3 +143,50 @@ pub(crate) fn render(s: &AppState, out: &mut String) {
     );
     let _ = writeln!(out, "taskcore_worker_long_polls {}", s.edge.long_polls());
 }
+
+/// The node's figures as JSON, for `GET /status` (the same sources as `/metrics`).
+pub(crate) fn status(s: &AppState) -> taskcore_wire::NodeStatusBody {
+    let st = s.cluster.status();
+    let sm = s.cluster.state_machine();
+    let (queue_depth, leases_held, tasks) = {
+        let view = sm.read();
+        let queued = view.index().pending_by_priority();
+        let depth = Priority::ALL
+            .into_iter()
+            .map(|p| (p.as_str().to_owned(), queued[p as usize]))
+            .collect();
+        let tasks = u64::try_from(view.index().len()).unwrap_or(u64::MAX);
+        let leases = u64::try_from(view.index().lease_count()).unwrap_or(u64::MAX);
+        (depth, leases, tasks)
+    };
+    let stats = sm.execution_stats();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let attempts = [
+        ("leased", &stats.leased),
+        ("completed", &stats.completed),
+        ("failed", &stats.failed),
+        ("expired", &stats.expired),
+        ("timed_out", &stats.timed_out),
+        ("released", &stats.released),
+        ("retried", &stats.retried),
+        ("exhausted", &stats.exhausted),
+    ]
+    .into_iter()
+    .map(|(name, c)| (name.to_owned(), load(c)))
+    .collect();
+    taskcore_wire::NodeStatusBody {
+        ready: s.cluster.is_ready(),
+        leader: st.state == "leader",
+        leader_id: st.leader_id,
+        term: st.term,
+        last_log_index: st.last_log_index.unwrap_or(0),
+        last_applied: st.last_applied.unwrap_or(0),
+        scheduler_running: s.scheduler.is_running(),
+        tasks,
+        queue_depth,
+        leases_held,
+        long_polls: u64::try_from(s.edge.long_polls()).unwrap_or(u64::MAX),
+        attempts,
+        purged: load(&stats.purged),
+    }
+}

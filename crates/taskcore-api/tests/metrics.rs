@@ -86,3 +86,23 @@ async fn metrics_page(h: &Harness) -> String {
         .without("x-brand-id");
     String::from_utf8(call.send().await.raw).unwrap()
 }
+
+#[tokio::test]
+async fn status_gives_the_same_figures_as_json_without_a_token() {
+    let h = Harness::new().await;
+    h.create_with(json!({"priority": "high"})).await;
+    let r = h
+        .get("/status")
+        .without("authorization")
+        .without("x-brand-id")
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let s: taskcore_wire::NodeStatusBody = serde_json::from_value(r.body).unwrap();
+    assert!(s.ready && s.leader);
+    assert_eq!(s.leader_id, Some(1));
+    assert_eq!(s.tasks, 1);
+    assert_eq!(s.queue_depth["high"], 1);
+    assert_eq!(s.attempts["leased"], 0);
+    assert!(s.last_applied >= 2);
+}

@@ -455,6 +455,23 @@ impl Client {
         Ok(text)
     }
 
+    /// `GET /status`: the node's readiness, Raft position, queues, leases and attempt counts.
+    ///
+    /// # Errors
+    /// The node cannot be reached, or does not answer 200 with the body.
+    pub async fn node_status(&self) -> Result<taskcore_wire::NodeStatusBody, ClientError> {
+        let res = self.get_open("/status").await?;
+        let status = res.status();
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|_| ClientError::Decode {
+            status: status.as_u16(),
+            detail: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+        })
+    }
+
     /// Whether `GET /readyz` answers 200.
     ///
     /// # Errors

@@ -89,3 +89,36 @@ pub struct MembershipRequest {
     /// The new voter set (every id already a member).
     pub voters: Vec<u64>,
 }
+
+/// `GET /status`: how one node is doing (no token needed, like `/metrics`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeStatusBody {
+    /// It knows a leader and has applied what it committed (as `/readyz`).
+    pub ready: bool,
+    /// It leads the cluster.
+    pub leader: bool,
+    /// The leader's id, as this node knows it.
+    pub leader_id: Option<u64>,
+    /// The Raft term.
+    pub term: u64,
+    /// Last log index held.
+    pub last_log_index: u64,
+    /// Last log index applied.
+    pub last_applied: u64,
+    /// The leader's actors run here.
+    pub scheduler_running: bool,
+    /// Tasks in the replicated state.
+    pub tasks: u64,
+    /// Pending tasks per priority (`critical`, `high`, `normal`, `low`).
+    pub queue_depth: BTreeMap<String, u64>,
+    /// Attempts holding a lease.
+    pub leases_held: u64,
+    /// Lease requests waiting on this node.
+    pub long_polls: u64,
+    /// Attempts by how they ended (`leased`, `completed`, `failed`, `expired`, `timed_out`,
+    /// `released`) and `retried`, `exhausted`, since the node started.
+    pub attempts: BTreeMap<String, u64>,
+    /// Finished tasks deleted by the retention policy, since the node started.
+    pub purged: u64,
+}

@@ -13,7 +13,7 @@ mod worker;
 
 pub use cluster::{
     ClusterStatusBody, InitRequest, LearnerRequest, MembershipBody, MembershipRequest,
-    NodeAddrBody, ReplicationBody,
+    NodeAddrBody, NodeStatusBody, ReplicationBody,
 };
 pub use error::ErrorBody;
 pub use periodic::{PeriodicTaskBody, PeriodicTaskRequest, ScheduleBody};

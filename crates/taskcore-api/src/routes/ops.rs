@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/status", get(status))
         .route("/openapi.json", get(openapi))
 }
 
@@ -33,6 +34,14 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> 
     } else {
         Err(ApiError::Unavailable("not ready".into()))
     }
+}
+
+/// How this node is doing: readiness, Raft position, queues, leases, long polls and attempt
+/// counts, as JSON (what `taskctl node status` reads). No token, like `/metrics`.
+#[utoipa::path(get, path = "/status", tag = "operations",
+    responses((status = 200, body = taskcore_wire::NodeStatusBody)))]
+pub async fn status(State(s): State<AppState>) -> Json<taskcore_wire::NodeStatusBody> {
+    Json(crate::exec_metrics::status(&s))
 }
 
 /// The OpenAPI 3 description of the contract, generated from the code.
