@@ -34,12 +34,13 @@ addr=$(sed -n 's/^taskcore: listening on \(http:[^ ]*\).*/\1/p' "$dir/out")
 token=$(sed -n '/admin token/{n;p;}' "$dir/out")
 [ -n "$addr" ] && [ -n "$token" ] || { echo "schemathesis: no address or token"; cat "$dir/out"; exit 1; }
 
-"$st" run "$addr/openapi.json" \
+# Run from the scratch directory: schemathesis keeps a cache in its working directory.
+(cd "$dir" && "$st" run "$addr/openapi.json" \
   -H "Authorization: Bearer $token" -H "X-Brand-ID: 1" \
   --checks not_a_server_error,response_schema_conformance,content_type_conformance \
   --exclude-path-regex '/cluster/' \
   --phases coverage,fuzzing --max-examples 25 --seed 1 --max-time "$seconds" \
-  --request-timeout 40 --warnings off
+  --request-timeout 40 --warnings off)
 
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "schemathesis: the node died"; cat "$dir/err"; exit 1
