@@ -9,6 +9,7 @@
 //! and knows nothing of HTTP.
 
 pub mod codec;
+mod disk_sync;
 mod execution_stats;
 mod keys;
 mod log_store;
@@ -19,6 +20,7 @@ mod state_machine;
 mod storage;
 
 pub use codec::CodecError;
+pub use disk_sync::DiskSync;
 pub use execution_stats::{DurationHistogram, ExecutionStats, DURATION_BUCKETS};
 pub use log_store::LogStore;
 pub use raft_state_machine::RaftStore;
@@ -45,6 +47,9 @@ pub enum StoreError {
     /// A value did not encode.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A file or directory could not be synced.
+    #[error("sync: {0}")]
+    Sync(#[from] std::io::Error),
     /// Applying failed earlier; the node refuses further writes until restarted.
     #[error("the state machine stopped after a storage fault: {0}")]
     Stopped(String),

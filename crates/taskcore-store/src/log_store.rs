@@ -12,7 +12,7 @@ use openraft::{
     StorageIOError, Vote,
 };
 
-use crate::{codec, StoreError};
+use crate::{codec, DiskSync, StoreError};
 
 const VOTE: &[u8] = b"vote";
 const LAST_PURGED: &[u8] = b"last_purged";
@@ -22,6 +22,8 @@ const COMMITTED: &[u8] = b"committed";
 /// meta (vote, last purged and committed log ids), each in its own tree of the node's database.
 pub struct LogStore<C> {
     db: sled::Db,
+    /// The real sync after each flush (sled's own is not durable).
+    sync: Arc<DiskSync>,
     log: sled::Tree,
     meta: sled::Tree,
     /// The committed log index plus one (0: nothing committed), for readiness checks.
@@ -33,6 +35,7 @@ impl<C> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         LogStore {
             db: self.db.clone(),
+            sync: self.sync.clone(),
             log: self.log.clone(),
             meta: self.meta.clone(),
             committed: self.committed.clone(),
@@ -52,9 +55,13 @@ impl<C> LogStore<C>
 where
     C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
 {
-    pub(crate) fn open_in(db: &sled::Db) -> std::result::Result<Self, StoreError> {
+    pub(crate) fn open_in(
+        db: &sled::Db,
+        sync: Arc<DiskSync>,
+    ) -> std::result::Result<Self, StoreError> {
         Ok(LogStore {
             db: db.clone(),
+            sync,
             log: db.open_tree("raft_log")?,
             meta: db.open_tree("raft_meta")?,
             committed: Arc::default(),
@@ -103,8 +110,14 @@ where
         Ok(())
     }
 
+    /// Flushes sled, then makes what it wrote durable (`DiskSync`): what openraft counts, and
+    /// every vote, rests on a real sync.
     async fn flush(&self) -> std::result::Result<(), StoreError> {
         self.db.flush_async().await?;
+        let sync = self.sync.clone();
+        tokio::task::spawn_blocking(move || sync.sync())
+            .await
+            .map_err(|e| StoreError::Sync(std::io::Error::other(e)))??;
         Ok(())
     }
 }

@@ -2,11 +2,12 @@
 //! and the current snapshot, so that one flush covers them all.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::{Entry, RaftTypeConfig};
 
-use crate::{LogStore, RaftStore, StateMachine, StoreError};
+use crate::{DiskSync, LogStore, RaftStore, StateMachine, StoreError};
 
 /// How long opening waits for the directory's lock: a database just closed in this process
 /// releases it when sled's flusher thread has noticed, a moment later.
@@ -31,6 +32,7 @@ pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
 pub struct Storage {
     db: sled::Db,
     state_machine: StateMachine,
+    sync: Arc<DiskSync>,
 }
 
 impl Storage {
@@ -40,8 +42,13 @@ impl Storage {
     /// sled cannot open the directory, or a stored record does not decode.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = open_db(dir)?;
+        let sync = Arc::new(DiskSync::open(dir)?);
         let state_machine = StateMachine::open_in(&db)?;
-        Ok(Storage { db, state_machine })
+        Ok(Storage {
+            db,
+            state_machine,
+            sync,
+        })
     }
 
     /// The state machine, for reads.
@@ -57,7 +64,7 @@ impl Storage {
     where
         C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
     {
-        LogStore::open_in(&self.db)
+        LogStore::open_in(&self.db, self.sync.clone())
     }
 
     /// The state machine as openraft drives it.
@@ -87,6 +94,13 @@ impl Storage {
     /// A storage failure.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
+        self.sync.sync()?;
         Ok(())
+    }
+
+    /// The real syncs run since the database was opened (one per flush an acknowledgement or a
+    /// vote rests on).
+    pub fn syncs(&self) -> u64 {
+        self.sync.syncs()
     }
 }

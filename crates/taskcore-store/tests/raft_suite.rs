@@ -51,3 +51,29 @@ impl StoreBuilder<TestConfig, LogStore<TestConfig>, RaftStore<TestConfig>, tempf
 fn openraft_storage_suite_passes() {
     Suite::test_all(Builder).expect("the sled store passes openraft's storage suite");
 }
+
+#[tokio::test]
+async fn every_vote_rests_on_a_real_sync() {
+    use openraft::storage::RaftLogStorage;
+
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(dir.path()).unwrap();
+    let mut log: LogStore<TestConfig> = storage.log_store().unwrap();
+    let before = storage.syncs();
+    log.save_vote(&openraft::Vote::new(3, 1)).await.unwrap();
+    assert_eq!(
+        storage.syncs(),
+        before + 1,
+        "the vote is synced before it counts"
+    );
+    log.save_vote(&openraft::Vote::new(4, 2)).await.unwrap();
+    assert_eq!(storage.syncs(), before + 2);
+    drop(log);
+    drop(storage);
+    let storage = Storage::open(dir.path()).unwrap();
+    let mut log: LogStore<TestConfig> = storage.log_store().unwrap();
+    assert_eq!(
+        log.read_vote().await.unwrap(),
+        Some(openraft::Vote::new(4, 2))
+    );
+}
