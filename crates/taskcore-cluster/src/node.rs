@@ -46,6 +46,9 @@ pub(crate) struct Inner {
     committed: Arc<AtomicU64>,
     deadline: Duration,
     clock_ahead: Duration,
+    /// A leader that has heard no quorum for this long cannot serve (the longest election
+    /// timeout: by then the others may have elected another).
+    quorum_silence: Duration,
 }
 
 /// Owns the peer server; [`ClusterGuard::shutdown`] stops it and Raft.
@@ -107,6 +110,7 @@ impl ClusterHandle {
                 committed,
                 deadline: config.request_deadline,
                 clock_ahead: config.clock_ahead,
+                quorum_silence: config.election_timeout.1,
             }),
         };
         let server = tokio::spawn(crate::peer_server::serve(raft_listener, handle.clone()));
@@ -255,7 +259,8 @@ impl ClusterHandle {
         }
     }
 
-    /// Whether the node can serve: it knows a leader and has applied what it committed.
+    /// Whether the node can serve: it knows a leader, has applied what it committed, and, if it
+    /// leads, has heard from a quorum within the longest election timeout.
     pub fn is_ready(&self) -> bool {
         let m = self.inner.raft.metrics().borrow().clone();
         let applied = m.last_applied.map_or(0, |l| l.index + 1);
@@ -263,6 +268,24 @@ impl ClusterHandle {
             && m.current_leader.is_some()
             && self.inner.sm.fault().is_none()
             && applied >= self.inner.committed.load(Ordering::Acquire)
+            && self.leads_a_quorum_or_follows(&m)
+    }
+
+    /// False for a leader that has not heard from a quorum within an election timeout: cut off
+    /// from its followers, it still believes it leads but can serve nothing (every write and
+    /// read waits for a quorum), so it must not call itself ready.
+    fn leads_a_quorum_or_follows(&self, m: &openraft::RaftMetrics<NodeId, NodeAddr>) -> bool {
+        let leads = m.current_leader == Some(self.inner.node_id);
+        let alone = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .eq([self.inner.node_id]);
+        if !leads || alone {
+            return true;
+        }
+        let silence = u64::try_from(self.inner.quorum_silence.as_millis()).unwrap_or(u64::MAX);
+        m.millis_since_quorum_ack.is_some_and(|ms| ms <= silence)
     }
 
     /// Waits until the node is ready (see [`ClusterHandle::is_ready`]); false when `timeout`

@@ -238,3 +238,31 @@ async fn large_writes_replicate_in_entries_that_fit_and_one_too_large_is_refused
         .unwrap();
     assert!(matches!(outcome, Outcome::Created(_)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_its_followers_stops_calling_itself_ready() {
+    let mut members = start_three().await;
+    let l = leader(&members);
+    // Settled first: a write committed everywhere.
+    members[l].handle.propose(create(1)).await.unwrap();
+    for m in &members {
+        m.handle.read_barrier().await.unwrap();
+    }
+    assert!(members[l].handle.is_ready());
+    for m in [(l + 1) % 3, (l + 2) % 3] {
+        if let Some(guard) = members[m].guard.take() {
+            guard.shutdown().await;
+        }
+    }
+    // It still believes it leads, but has no quorum: within an election timeout (600 ms
+    // here) and a little, it is no longer ready, so a load balancer stops sending to it.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while members[l].handle.is_ready() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the isolated leader still says it is ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(members[l].handle.status().state, "leader");
+}
