@@ -71,19 +71,35 @@ impl Batcher {
         (Batcher { tx }, task)
     }
 
-    /// Proposes one command in the next batch, on this node, which believes it leads.
-    pub(crate) async fn propose(&self, cmd: Command) -> Result<Outcome, ForwardError> {
+    /// Proposes one command in the next batch, on this node, which believes it leads, and
+    /// answers by `until` at the latest, however long the queue or the batches in flight are.
+    pub(crate) async fn propose(
+        &self,
+        cmd: Command,
+        until: tokio::time::Instant,
+    ) -> Result<Outcome, ForwardError> {
         let bytes = command_size(&cmd)?;
         let (reply, answer) = oneshot::channel();
+        let no_quorum = || {
+            ForwardError::Failed(
+                "no quorum confirmed the write in time; it may or may not be applied".into(),
+            )
+        };
         // Not queued: nothing was proposed, so the caller may look for another leader.
-        self.tx
-            .send(Waiting { cmd, bytes, reply })
-            .await
-            .map_err(|_| ForwardError::NotLeader(None))?;
-        // Queued, then dropped while stopping: it may or may not have reached the log.
+        match tokio::time::timeout_at(until, self.tx.send(Waiting { cmd, bytes, reply })).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(ForwardError::NotLeader(None)),
+            Err(_) => return Err(no_quorum()),
+        }
+        // Queued, then dropped while stopping: it may or may not have reached the log. Past
+        // `until` the caller hears so; a write still queued then is dropped unproposed (see
+        // `run`), one already proposed may still commit.
         let stopped =
             || ForwardError::Failed("the node stopped; the write may or may not be applied".into());
-        answer.await.map_err(|_| stopped())?
+        match tokio::time::timeout_at(until, answer).await {
+            Ok(answer) => answer.map_err(|_| stopped())?,
+            Err(_) => Err(no_quorum()),
+        }
     }
 }
 
@@ -108,6 +124,9 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Waiting>, deadline: Duration) {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
+                // Its caller gave up (its deadline passed while it waited for a slot): never
+                // proposed, as the caller was told it may not be.
+                Ok(next) if next.reply.is_closed() => {}
                 Ok(next) if bytes + next.bytes > MAX_ENTRY_BYTES => {
                     carried = Some(next);
                     break;
@@ -118,6 +137,10 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Waiting>, deadline: Duration) {
                 }
                 Err(_) => break,
             }
+        }
+        batch.retain(|w| !w.reply.is_closed());
+        if batch.is_empty() {
+            continue;
         }
         let at = clock.now();
         let raft = raft.clone();

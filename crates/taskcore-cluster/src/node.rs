@@ -186,7 +186,7 @@ impl ClusterHandle {
             PeerResponse::Forward(result) => Some(result),
             _ => None,
         };
-        let here = || self.propose_here(cmd.clone());
+        let here = || self.inner.batcher.propose(cmd.clone(), until);
         self.on_leader(until, None, forward, here, answer)
             .await
             .map_err(|e| match e {
@@ -195,8 +195,10 @@ impl ClusterHandle {
     }
 
     /// Proposes on this node, which believes it leads, in the next batch.
+    /// (A forwarded write: the request deadline runs from its arrival here.)
     pub(crate) async fn propose_here(&self, cmd: Command) -> Result<Outcome, ForwardError> {
-        self.inner.batcher.propose(cmd).await
+        let until = Instant::now() + self.inner.deadline;
+        self.inner.batcher.propose(cmd, until).await
     }
 
     /// Waits until this node has applied every write acknowledged before the call, on any node,

@@ -266,3 +266,32 @@ async fn a_leader_cut_off_from_its_followers_stops_calling_itself_ready() {
     }
     assert_eq!(members[l].handle.status().state, "leader");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_to_a_leader_without_a_quorum_are_answered_within_the_deadline() {
+    let mut members = start_three().await;
+    let l = leader(&members);
+    members[l].handle.propose(create(1)).await.unwrap();
+    for m in [(l + 1) % 3, (l + 2) % 3] {
+        if let Some(guard) = members[m].guard.take() {
+            guard.shutdown().await;
+        }
+    }
+    // More writes than batches may be in flight: those waiting for a slot used to wait for a
+    // whole deadline more per wave (5 s, 10 s, 15 s). Each is answered within its own 5 s.
+    let started = std::time::Instant::now();
+    let writes: Vec<_> = (0..12u64)
+        .map(|n| {
+            let handle = members[l].handle.clone();
+            tokio::spawn(async move {
+                let r = handle.propose(create(10 + n)).await;
+                (r, started.elapsed())
+            })
+        })
+        .collect();
+    for w in writes {
+        let (r, took) = w.await.unwrap();
+        assert!(matches!(r, Err(ClusterError::Unavailable(_))), "{r:?}");
+        assert!(took < Duration::from_secs(8), "answered after {took:?}");
+    }
+}
