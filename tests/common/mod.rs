@@ -214,6 +214,16 @@ impl Node {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Sends `signal` to the process (SIGSTOP, SIGCONT, …).
+    pub fn signal(&self, signal: i32) {
+        if let Some(pid) = self.child.as_ref().and_then(|c| i32::try_from(c.id()).ok()) {
+            // SAFETY: kill(2) on our own child's pid touches no memory of ours.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+
     /// The process's resident memory in KiB, from `/proc` (Linux).
     pub fn rss_kib(&self) -> Option<u64> {
         let pid = self.child.as_ref()?.id();

@@ -223,8 +223,13 @@ impl ClusterHandle {
                     }
                 }
                 Some((_, Some(leader))) => {
+                    // A read index is safe to ask again, of whoever leads by then: a leader
+                    // that does not answer within an election timeout (cut off, paused) is
+                    // given up on, so a read reaching the majority just as its leader is cut
+                    // off is served by the next leader instead of waiting out the deadline.
                     let left = until
                         .saturating_duration_since(Instant::now())
+                        .min(self.inner.quorum_silence)
                         .max(LEADER_POLL);
                     if let Ok(PeerResponse::ReadIndex(Ok(index))) = self
                         .inner
