@@ -75,25 +75,29 @@ pub enum GreetingReply {
 const LISTENER: &[u8] = b"taskcore peer handshake v2: listener";
 const DIALLER: &[u8] = b"taskcore peer handshake v2: dialler";
 
-fn tag(secret: &[u8], label: &[u8], dialler: &Nonce, listener: &Nonce) -> Tag {
+/// The HMAC of one direction's proof, over both nonces.
+fn keyed(secret: &[u8], label: &[u8], dialler: &Nonce, listener: &Nonce) -> Hmac<Sha256> {
     // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
     mac.update(label);
     mac.update(dialler);
     mac.update(listener);
-    mac.finalize().into_bytes().into()
+    mac
+}
+
+fn tag(secret: &[u8], label: &[u8], dialler: &Nonce, listener: &Nonce) -> Tag {
+    keyed(secret, label, dialler, listener)
+        .finalize()
+        .into_bytes()
+        .into()
 }
 
 /// Checks `claimed` against the tag in constant time.
 fn verify(secret: &[u8], label: &[u8], dialler: &Nonce, listener: &Nonce, claimed: &Tag) -> bool {
-    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else {
-        return false;
-    };
-    mac.update(label);
-    mac.update(dialler);
-    mac.update(listener);
-    mac.verify_slice(claimed).is_ok()
+    keyed(secret, label, dialler, listener)
+        .verify_slice(claimed)
+        .is_ok()
 }
 
 /// Runs the dialler's side: returns once both ends have proved they know `secret`.
