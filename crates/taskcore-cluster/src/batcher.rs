@@ -71,14 +71,15 @@ impl Batcher {
         (Batcher { tx }, task)
     }
 
-    /// Proposes one command in the next batch, on this node, which believes it leads, and
-    /// answers by `until` at the latest, however long the queue or the batches in flight are.
+    /// Proposes one command of `bytes` encoded bytes (its [`command_size`]) in the next batch,
+    /// on this node, which believes it leads, and answers by `until` at the latest, however long
+    /// the queue or the batches in flight are.
     pub(crate) async fn propose(
         &self,
         cmd: Command,
+        bytes: usize,
         until: tokio::time::Instant,
     ) -> Result<Outcome, ForwardError> {
-        let bytes = command_size(&cmd)?;
         let (reply, answer) = oneshot::channel();
         let no_quorum = || {
             ForwardError::Failed(

@@ -176,17 +176,21 @@ impl ClusterHandle {
         if let Some(fault) = self.inner.sm.fault() {
             return Err(ClusterError::Storage(fault));
         }
-        // Refused here, before any forwarding: nothing too large to replicate is proposed.
-        if let Err(ForwardError::TooLarge(bytes, max)) = crate::batcher::command_size(&cmd) {
-            return Err(ClusterError::TooLarge { bytes, max });
-        }
+        // Measured once, here, before any forwarding: nothing too large to replicate is proposed.
+        let bytes = match crate::batcher::command_size(&cmd) {
+            Ok(bytes) => bytes,
+            Err(ForwardError::TooLarge(bytes, max)) => {
+                return Err(ClusterError::TooLarge { bytes, max })
+            }
+            Err(e) => return Err(ClusterError::Unavailable(e.to_string())),
+        };
         let until = Instant::now() + self.inner.deadline;
         let forward = || PeerRequest::Forward(cmd.clone());
         let answer = |r| match r {
             PeerResponse::Forward(result) => Some(result),
             _ => None,
         };
-        let here = || self.inner.batcher.propose(cmd.clone(), until);
+        let here = || self.inner.batcher.propose(cmd.clone(), bytes, until);
         self.on_leader(until, None, forward, here, answer)
             .await
             .map_err(|e| match e {
@@ -197,8 +201,9 @@ impl ClusterHandle {
     /// Proposes on this node, which believes it leads, in the next batch.
     /// (A forwarded write: the request deadline runs from its arrival here.)
     pub(crate) async fn propose_here(&self, cmd: Command) -> Result<Outcome, ForwardError> {
+        let bytes = crate::batcher::command_size(&cmd)?;
         let until = Instant::now() + self.inner.deadline;
-        self.inner.batcher.propose(cmd, until).await
+        self.inner.batcher.propose(cmd, bytes, until).await
     }
 
     /// Waits until this node has applied every write acknowledged before the call, on any node,
