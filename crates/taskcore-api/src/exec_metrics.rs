@@ -3,14 +3,45 @@
 //! durations, periodic fires, tasks purged, the scheduler and the long polls waiting here.
 
 use std::fmt::Write;
+use std::sync::atomic::AtomicU64;
 
 use taskcore_core::Priority;
-use taskcore_store::DURATION_BUCKETS;
+use taskcore_store::{ExecutionStats, DURATION_BUCKETS};
 
 use crate::AppState;
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// The attempt counters: name, help, counter (`/metrics` and `/status` show the same ones).
+fn attempt_counters(stats: &ExecutionStats) -> [(&'static str, &'static str, &AtomicU64); 8] {
+    [
+        ("leased", "Attempts started.", &stats.leased),
+        ("completed", "Attempts completed.", &stats.completed),
+        (
+            "failed",
+            "Attempts a worker reported failed.",
+            &stats.failed,
+        ),
+        (
+            "expired",
+            "Attempts ended by an expired lease.",
+            &stats.expired,
+        ),
+        (
+            "timed_out",
+            "Attempts ended by their timeout.",
+            &stats.timed_out,
+        ),
+        (
+            "released",
+            "Attempts given back unfinished by their worker.",
+            &stats.released,
+        ),
+        ("retried", "Automatic retries decided.", &stats.retried),
+        ("exhausted", "Tasks failed for good.", &stats.exhausted),
+    ]
 }
 
 /// Appends the execution figures to `out`.
@@ -43,32 +74,7 @@ pub(crate) fn render(s: &AppState, out: &mut String) {
     }
     let stats = sm.execution_stats();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-    for (name, help, counter) in [
-        ("leased", "Attempts started.", &stats.leased),
-        ("completed", "Attempts completed.", &stats.completed),
-        (
-            "failed",
-            "Attempts a worker reported failed.",
-            &stats.failed,
-        ),
-        (
-            "expired",
-            "Attempts ended by an expired lease.",
-            &stats.expired,
-        ),
-        (
-            "timed_out",
-            "Attempts ended by their timeout.",
-            &stats.timed_out,
-        ),
-        (
-            "released",
-            "Attempts given back unfinished by their worker.",
-            &stats.released,
-        ),
-        ("retried", "Automatic retries decided.", &stats.retried),
-        ("exhausted", "Tasks failed for good.", &stats.exhausted),
-    ] {
+    for (name, help, counter) in attempt_counters(stats) {
         let metric = format!("taskcore_attempts_{name}_total");
         header(out, &metric, "counter", help);
         let _ = writeln!(out, "{metric} {}", load(counter));
@@ -161,19 +167,10 @@ pub(crate) fn status(s: &AppState) -> taskcore_wire::NodeStatusBody {
     };
     let stats = sm.execution_stats();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-    let attempts = [
-        ("leased", &stats.leased),
-        ("completed", &stats.completed),
-        ("failed", &stats.failed),
-        ("expired", &stats.expired),
-        ("timed_out", &stats.timed_out),
-        ("released", &stats.released),
-        ("retried", &stats.retried),
-        ("exhausted", &stats.exhausted),
-    ]
-    .into_iter()
-    .map(|(name, c)| (name.to_owned(), load(c)))
-    .collect();
+    let attempts = attempt_counters(stats)
+        .into_iter()
+        .map(|(name, _, c)| (name.to_owned(), load(c)))
+        .collect();
     taskcore_wire::NodeStatusBody {
         ready: s.cluster.is_ready(),
         leader: st.state == "leader",
