@@ -19,6 +19,10 @@ pub struct Proposal {
 pub struct Batch(pub Vec<Proposal>);
 
 /// Every change to the replicated task state.
+///
+/// **Append only**: written to the Raft log and sent between nodes by variant position, so a new
+/// variant goes last and none is ever removed or reordered (`golden_formats` in
+/// `taskcore-cluster` fails on any change).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// Create a task.
@@ -299,6 +303,10 @@ pub struct RetryTask {
 }
 
 /// What applying a command did. A refusal is an outcome, recorded the same on every replica.
+///
+/// **Append only**: written to the Raft log and sent between nodes by variant position, so a new
+/// variant goes last and none is ever removed or reordered (`golden_formats` in
+/// `taskcore-cluster` fails on any change).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     /// A task was created.
@@ -329,7 +337,6 @@ pub enum Outcome {
         /// The task was cancelled: the worker should stop.
         cancel_requested: bool,
     },
-    /// The attempt completed the task.
     /// A periodic task as created or changed.
     Periodic(Box<crate::PeriodicTask>),
     /// The periodic task is gone.
@@ -341,6 +348,7 @@ pub enum Outcome {
         /// The task created.
         task: Task,
     },
+    /// The attempt completed the task.
     AttemptCompleted(Task),
     /// The attempt failed, timed out or lost its lease.
     AttemptEnded {
@@ -361,6 +369,10 @@ pub enum Outcome {
 }
 
 /// Why a command changed nothing.
+///
+/// **Append only**: written to the Raft log and sent between nodes by variant position, so a new
+/// variant goes last and none is ever removed or reordered (`golden_formats` in
+/// `taskcore-cluster` fails on any change).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Refusal {
     /// No task has that id.

@@ -17,6 +17,8 @@ use chrono_tz::Tz;
 use crate::Timestamp;
 
 /// How often a periodic task runs.
+///
+/// **Append only**: stored and replicated by variant position.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Schedule {
     /// A 5-field cron expression: minute, hour, day of month, month, day of week.

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::{BrandId, Json, TaskId, Timestamp};
 
 /// Where a task is in its lifecycle. The declaration order is the lifecycle order used to sort.
+///
+/// Stored and replicated by position: a new status goes last, none is reordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Status {
     /// Waiting to be leased (possibly until `scheduled_for`).
@@ -52,6 +54,8 @@ impl Status {
 }
 
 /// The priority queue a task waits in. The declaration order is the rank (low < critical).
+///
+/// Stored and replicated by position: the order never changes (`golden_formats` checks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Priority {
     /// Served last.
@@ -141,6 +145,8 @@ pub struct PersistentJob {
 }
 
 /// How an attempt ended, or `Running` while it holds its lease.
+///
+/// **Append only**: stored and replicated by variant position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptOutcome {
     /// Still holds its lease.
