@@ -7,6 +7,7 @@ use taskcore_client::{Client, ClientError};
 use taskcore_wire::{InitRequest, LearnerRequest, NewTask, NodeAddrBody, TaskBody};
 use tokio::time::Instant;
 
+use super::netns::{Net, HTTP_PORT, RAFT_PORT};
 use super::{token, Launch, Node};
 
 /// Raft timing for tests: quick heartbeats and elections, so failovers take well under a second.
@@ -18,12 +19,25 @@ pub struct Cluster {
     pub raft_toml: String,
     pub user: String,
     pub admin: String,
+    /// The namespaces the nodes run in, for fault tests; dropped after the nodes.
+    pub net: Option<Net>,
 }
 
 impl Cluster {
     /// Starts `n` nodes with `raft_toml` as their configuration and initialises them as one
     /// cluster, all voters, all ready.
     pub async fn start(n: u64, raft_toml: &str) -> Cluster {
+        Self::start_on(n, raft_toml, None).await
+    }
+
+    /// Starts `n` nodes as separate hosts in network namespaces (see [`Net`]); why not, when
+    /// namespaces cannot be made here.
+    pub async fn start_in_netns(n: u64, raft_toml: &str) -> Result<Cluster, String> {
+        let net = Net::create(n as usize)?;
+        Ok(Self::start_on(n, raft_toml, Some(net)).await)
+    }
+
+    async fn start_on(n: u64, raft_toml: &str, net: Option<Net>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut cluster = Cluster {
             nodes: Vec::new(),
@@ -31,6 +45,7 @@ impl Cluster {
             raft_toml: raft_toml.to_owned(),
             user: token(false),
             admin: token(true),
+            net,
         };
         for id in 1..=n {
             let node = Node::spawn(cluster.launch(id));
@@ -56,11 +71,23 @@ impl Cluster {
         let data_dir = self.dir.path().join(format!("node{id}"));
         let config: PathBuf = self.dir.path().join(format!("node{id}.toml"));
         std::fs::write(&config, &self.raft_toml).unwrap();
-        Launch {
+        let launch = Launch {
             node_id: id,
             init: false,
             config: Some(config),
             ..Launch::new(&data_dir)
+        };
+        match &self.net {
+            None => launch,
+            Some(net) => {
+                let host = id as usize - 1;
+                Launch {
+                    http_addr: format!("{}:{HTTP_PORT}", net.client_ip(host)),
+                    raft_addr: format!("{}:{RAFT_PORT}", net.peer_ip(host)),
+                    netns: Some(net.ns(host)),
+                    ..launch
+                }
+            }
         }
     }
 

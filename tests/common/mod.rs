@@ -66,6 +66,8 @@ pub struct Launch {
     pub config: Option<PathBuf>,
     /// The cluster secret (the tests' own unless set).
     pub cluster_secret: Option<String>,
+    /// The network namespace to run in (`ip netns exec`), for fault tests.
+    pub netns: Option<String>,
 }
 
 impl Launch {
@@ -79,6 +81,7 @@ impl Launch {
             raft_addr: "127.0.0.1:0".into(),
             config: None,
             cluster_secret: None,
+            netns: None,
         }
     }
 }
@@ -108,7 +111,15 @@ impl Node {
 
     /// Starts a node as described.
     pub fn spawn(launch: Launch) -> Node {
-        let mut cmd = Command::new(binary("taskcore"));
+        let mut cmd = match &launch.netns {
+            // `ip netns exec` execs the node in place: the child is the node itself.
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns]).arg(binary("taskcore"));
+                cmd
+            }
+            None => Command::new(binary("taskcore")),
+        };
         cmd.args([
             "serve",
             "--http-addr",
@@ -315,7 +326,10 @@ pub fn taskctl(node: &Node, token: &str, args: &[&str]) -> String {
 }
 
 pub mod cluster;
+pub mod history;
+pub mod netns;
 pub mod worker;
+pub mod workload;
 
 /// Waits (at most 30 s) until the client's node answers `/readyz` with 200.
 pub async fn wait_ready(client: &taskcore_client::Client) {

@@ -81,8 +81,12 @@ fn check(name: &str, actual: &str) {
         std::fs::write(&path, actual).expect("writes the golden file");
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (bless with TASKCORE_BLESS_GOLDEN=1)", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (bless with TASKCORE_BLESS_GOLDEN=1)",
+            path.display()
+        )
+    });
     if expected != actual {
         let first = expected
             .lines()
@@ -136,7 +140,11 @@ fn every_replicated_stored_and_peer_format_is_unchanged() {
     match trace_everything().tracer.registry() {
         Ok(_) => {}
         Err(serde_reflection::Error::MissingVariants(names)) => {
-            assert_eq!(names, ["Result"], "every enum of ours is traced through all variants");
+            assert_eq!(
+                names,
+                ["Result"],
+                "every enum of ours is traced through all variants"
+            );
         }
         Err(e) => panic!("tracing: {e}"),
     }
