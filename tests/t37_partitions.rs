@@ -279,3 +279,27 @@ async fn killing_and_restarting_the_leader_loses_nothing() {
     c.nodes[l].restart();
     run.finish(&mut c).await;
 }
+
+#[tokio::test]
+async fn a_follower_returning_from_isolation_does_not_depose_the_leader() {
+    let Some((mut c, _turn)) = netns_cluster("a_returning_follower").await else {
+        return;
+    };
+    let run = Run::start(&c).await;
+    let l = c.leader().await;
+    let before = c.admin_client(l).cluster_status().await.unwrap();
+    let f = (l + 1) % 3;
+    // Many election timeouts: without a pre-vote, the follower's term would climb all along
+    // and its return would force the leader to step down.
+    isolate(&c, &run, f, Duration::from_secs(4), "isolate a follower").await;
+    c.wait_ready(f).await;
+    let after = c.admin_client(l).cluster_status().await.unwrap();
+    assert_eq!(after.state, "leader", "the leader still leads");
+    assert_eq!(after.term, before.term, "no election happened");
+    let returned = c.admin_client(f).cluster_status().await.unwrap();
+    assert_eq!(
+        returned.term, before.term,
+        "the follower's term did not climb"
+    );
+    run.finish(&mut c).await;
+}

@@ -129,7 +129,11 @@ impl Node {
         ])
         .args(["--node-id", &launch.node_id.to_string(), "--data-dir"])
         .arg(&launch.data_dir)
-        .env("TASKCORE_LOG", "error,openraft=off")
+        .env(
+            "TASKCORE_LOG",
+            // A failing fault test is read with TASKCORE_TEST_LOG=info.
+            std::env::var("TASKCORE_TEST_LOG").unwrap_or_else(|_| "error,openraft=off".into()),
+        )
         .env_remove("TASKCORE_JWT_SECRET")
         .env_remove("TASKCORE_CLUSTER_SECRET")
         .stdin(Stdio::null())

@@ -56,6 +56,8 @@ impl ClusterConfig {
             election_timeout_max: ms(self.election_timeout.1),
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_after_logs),
             max_in_snapshot_log_to_keep: self.logs_to_keep,
+            // Elections are started by `prevote` once a majority would vote.
+            enable_elect: false,
             ..Default::default()
         };
         config

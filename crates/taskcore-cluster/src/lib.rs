@@ -15,6 +15,7 @@ mod network;
 mod node;
 mod peer_client;
 mod peer_server;
+mod prevote;
 mod routing;
 mod status;
 mod types;

@@ -49,6 +49,10 @@ pub(crate) struct Inner {
     /// A leader that has heard no quorum for this long cannot serve (the longest election
     /// timeout: by then the others may have elected another).
     quorum_silence: Duration,
+    /// The election timeout range.
+    pub(crate) election_timeout: (Duration, Duration),
+    /// When a leader was last heard (for pre-votes).
+    pub(crate) leader_contact: crate::prevote::LeaderContact,
 }
 
 /// Owns the peer server; [`ClusterGuard::shutdown`] stops it and Raft.
@@ -56,6 +60,7 @@ pub struct ClusterGuard {
     handle: ClusterHandle,
     server: JoinHandle<()>,
     batching: JoinHandle<()>,
+    elections: JoinHandle<()>,
 }
 
 impl ClusterGuard {
@@ -63,6 +68,7 @@ impl ClusterGuard {
     pub async fn shutdown(self) {
         self.server.abort();
         self.batching.abort();
+        self.elections.abort();
         if let Err(e) = self.handle.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
@@ -111,13 +117,17 @@ impl ClusterHandle {
                 deadline: config.request_deadline,
                 clock_ahead: config.clock_ahead,
                 quorum_silence: config.election_timeout.1,
+                election_timeout: config.election_timeout,
+                leader_contact: crate::prevote::LeaderContact::new(),
             }),
         };
         let server = tokio::spawn(crate::peer_server::serve(raft_listener, handle.clone()));
+        let elections = tokio::spawn(crate::prevote::run(handle.clone(), config.heartbeat));
         let guard = ClusterGuard {
             handle: handle.clone(),
             server,
             batching,
+            elections,
         };
         Ok((handle, guard))
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::raft::AppendEntriesResponse;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -75,13 +76,34 @@ async fn connection(
 async fn answer(node: &ClusterHandle, request: PeerRequest) -> PeerResponse {
     let raft = &node.inner.raft;
     match request {
-        PeerRequest::Append(rpc) => PeerResponse::Append(raft.append_entries(rpc).await),
-        PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
+        PeerRequest::Append(rpc) => {
+            let answer = raft.append_entries(rpc).await;
+            // Accepted as leader (whatever the log's fit): it was heard.
+            if matches!(&answer, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+                node.inner.leader_contact.heard();
+            }
+            PeerResponse::Append(answer)
+        }
+        PeerRequest::Vote(rpc) => {
+            let answer = raft.vote(rpc).await;
+            // Granting a vote restarts the wait for a leader, as in Raft's election timer.
+            if matches!(&answer, Ok(r) if r.vote_granted) {
+                node.inner.leader_contact.heard();
+            }
+            PeerResponse::Vote(answer)
+        }
         PeerRequest::InstallSnapshot(rpc) => {
-            PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
+            let leader = rpc.vote;
+            let answer = raft.install_snapshot(rpc).await;
+            // Accepted unless the answer names a higher vote than the sender's.
+            if matches!(&answer, Ok(r) if r.vote == leader) {
+                node.inner.leader_contact.heard();
+            }
+            PeerResponse::InstallSnapshot(answer)
         }
         PeerRequest::Forward(cmd) => PeerResponse::Forward(node.propose_here(cmd).await),
         PeerRequest::ReadIndex => PeerResponse::ReadIndex(node.read_index().await),
         PeerRequest::Admin(req) => PeerResponse::Admin(node.admin_here(req).await),
+        PeerRequest::PreVote => PeerResponse::PreVote(node.would_vote()),
     }
 }

@@ -40,13 +40,23 @@ impl ClusterHandle {
                     Err(e) => return Err(Routed::Failed(e.to_string())),
                     Ok(value) => return Ok(value),
                 },
-                Some((_, Some(leader))) => {
+                Some((id, Some(leader))) => {
                     let wait = call_timeout.unwrap_or_else(|| {
                         until
                             .saturating_duration_since(Instant::now())
                             .max(LEADER_POLL)
                     });
-                    match self.inner.peers.call(&leader.raft_addr, &forward(), wait).await {
+                    let request = forward();
+                    let call = self.inner.peers.call(&leader.raft_addr, &request, wait);
+                    // A leader replaced while it holds the request (paused, cut off) will not
+                    // answer in time: say so now rather than at the deadline.
+                    let called = tokio::select! {
+                        called = call => called,
+                        () = self.leader_replaced(id) => return Err(Routed::Unavailable(
+                            "the leader changed while it held the request; it may or may not have been served".into(),
+                        )),
+                    };
+                    match called {
                         Ok(response) => match answer(response) {
                             Some(Ok(value)) => return Ok(value),
                             Some(Err(ForwardError::NotLeader(_))) => {}
@@ -66,6 +76,23 @@ impl ClusterHandle {
             }
             if self.wait_for_change(until).await.is_err() {
                 return Err(Routed::Unavailable("no leader reachable in time".into()));
+            }
+        }
+    }
+}
+
+impl ClusterHandle {
+    /// Resolves once another node than `id` is known to lead.
+    async fn leader_replaced(&self, id: crate::NodeId) {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            let now = metrics.borrow_and_update().current_leader;
+            if now.is_some_and(|l| l != id) {
+                return;
+            }
+            if metrics.changed().await.is_err() {
+                // Raft stopped: nothing will change again.
+                std::future::pending::<()>().await;
             }
         }
     }

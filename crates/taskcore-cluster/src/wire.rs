@@ -43,6 +43,8 @@ pub enum PeerRequest {
     ReadIndex,
     /// A membership change, for the leader to run.
     Admin(AdminRequest),
+    /// Would the receiver vote for a new leader now? (See `prevote`: no term changes.)
+    PreVote,
 }
 
 /// A membership change.
@@ -103,6 +105,8 @@ pub enum PeerResponse {
     ReadIndex(Result<Option<u64>, ForwardError>),
     /// To `Admin`.
     Admin(Result<BTreeMap<NodeId, NodeAddr>, ForwardError>),
+    /// To `PreVote`.
+    PreVote(bool),
 }
 
 /// A transport failure.
