@@ -21,23 +21,36 @@ pub struct Cluster {
     pub admin: String,
     /// The namespaces the nodes run in, for fault tests; dropped after the nodes.
     pub net: Option<Net>,
+    /// Whether nodes keep an image of their store after every sync (power-loss tests).
+    pub synced_images: bool,
 }
 
 impl Cluster {
     /// Starts `n` nodes with `raft_toml` as their configuration and initialises them as one
     /// cluster, all voters, all ready.
     pub async fn start(n: u64, raft_toml: &str) -> Cluster {
-        Self::start_on(n, raft_toml, None).await
+        Self::start_on(n, raft_toml, None, false).await
+    }
+
+    /// Starts `n` nodes that keep an image of their store after every sync (see
+    /// [`Cluster::synced_images`]), for power-loss tests.
+    pub async fn start_with_synced_images(n: u64, raft_toml: &str) -> Cluster {
+        Self::start_on(n, raft_toml, None, true).await
+    }
+
+    /// Where node `id` keeps the images of its store as of each sync.
+    pub fn synced_images(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node{id}-synced"))
     }
 
     /// Starts `n` nodes as separate hosts in network namespaces (see [`Net`]); why not, when
     /// namespaces cannot be made here.
     pub async fn start_in_netns(n: u64, raft_toml: &str) -> Result<Cluster, String> {
         let net = Net::create(n as usize)?;
-        Ok(Self::start_on(n, raft_toml, Some(net)).await)
+        Ok(Self::start_on(n, raft_toml, Some(net), false).await)
     }
 
-    async fn start_on(n: u64, raft_toml: &str, net: Option<Net>) -> Cluster {
+    async fn start_on(n: u64, raft_toml: &str, net: Option<Net>, synced_images: bool) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut cluster = Cluster {
             nodes: Vec::new(),
@@ -46,6 +59,7 @@ impl Cluster {
             user: token(false),
             admin: token(true),
             net,
+            synced_images,
         };
         for id in 1..=n {
             let node = Node::spawn(cluster.launch(id));
@@ -71,12 +85,18 @@ impl Cluster {
         let data_dir = self.dir.path().join(format!("node{id}"));
         let config: PathBuf = self.dir.path().join(format!("node{id}.toml"));
         std::fs::write(&config, &self.raft_toml).unwrap();
-        let launch = Launch {
+        let mut launch = Launch {
             node_id: id,
             init: false,
             config: Some(config),
             ..Launch::new(&data_dir)
         };
+        if self.synced_images {
+            let images = self.synced_images(id).display().to_string();
+            launch
+                .env
+                .push(("TASKCORE_TEST_SYNCED_IMAGES".into(), images));
+        }
         match &self.net {
             None => launch,
             Some(net) => {

@@ -68,6 +68,8 @@ pub struct Launch {
     pub cluster_secret: Option<String>,
     /// The network namespace to run in (`ip netns exec`), for fault tests.
     pub netns: Option<String>,
+    /// More environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 impl Launch {
@@ -82,6 +84,7 @@ impl Launch {
             config: None,
             cluster_secret: None,
             netns: None,
+            env: Vec::new(),
         }
     }
 }
@@ -139,6 +142,7 @@ impl Node {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+        cmd.envs(launch.env.iter().map(|(k, v)| (k, v)));
         if let Some(config) = &launch.config {
             cmd.arg("--config").arg(config);
         }

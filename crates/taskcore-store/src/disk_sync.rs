@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::synced_image::SyncedImages;
+
 /// Makes what sled flushed durable.
 #[derive(Debug)]
 pub struct DiskSync {
@@ -25,6 +27,8 @@ pub struct DiskSync {
     db_file: File,
     seen: Mutex<Seen>,
     syncs: AtomicU64,
+    /// The power-loss test double, when a test asked for it.
+    images: Mutex<Option<SyncedImages>>,
 }
 
 /// What the last sync found in the directories.
@@ -49,6 +53,7 @@ impl DiskSync {
             db_file,
             seen: Mutex::default(),
             syncs: AtomicU64::new(0),
+            images: Mutex::default(),
         };
         if let Ok(conf) = File::open(dir.join("conf")) {
             conf.sync_all()?;
@@ -104,6 +109,23 @@ impl DiskSync {
             seen.entries = entries;
         }
         self.syncs.fetch_add(1, Ordering::Relaxed);
+        let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(images) = images.as_mut() {
+            images.take(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// **Tests only**: after every sync, copies the database directory into `images` (see
+    /// `synced_image`), for power-loss tests to restore with [`crate::restore_synced_image`].
+    /// Slow: a full copy per sync.
+    ///
+    /// # Errors
+    /// `images` cannot be created, or the first copy fails.
+    pub fn keep_synced_images(&self, images: PathBuf) -> io::Result<()> {
+        let mut keeper = SyncedImages::new(images)?;
+        keeper.take(&self.dir)?;
+        *self.images.lock().unwrap_or_else(|e| e.into_inner()) = Some(keeper);
         Ok(())
     }
 

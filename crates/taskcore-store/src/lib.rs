@@ -18,6 +18,7 @@ mod records;
 mod snapshot;
 mod state_machine;
 mod storage;
+mod synced_image;
 
 pub use codec::CodecError;
 pub use disk_sync::DiskSync;
@@ -26,6 +27,7 @@ pub use log_store::LogStore;
 pub use raft_state_machine::RaftStore;
 pub use state_machine::{LeaseChanges, StateEvent, StateMachine, StateView};
 pub use storage::Storage;
+pub use synced_image::restore_synced_image;
 
 /// Every key and value of the state-machine tree: the content of a snapshot.
 pub(crate) type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;

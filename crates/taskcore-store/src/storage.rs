@@ -51,6 +51,15 @@ impl Storage {
         })
     }
 
+    /// **Tests only**: keep a copy of the database after every sync in `images` (the
+    /// power-loss test double: see [`DiskSync::keep_synced_images`]).
+    ///
+    /// # Errors
+    /// The first copy fails.
+    pub fn keep_synced_images(&self, images: &Path) -> Result<(), StoreError> {
+        Ok(self.sync.keep_synced_images(images.to_path_buf())?)
+    }
+
     /// The state machine, for reads.
     pub fn state_machine(&self) -> &StateMachine {
         &self.state_machine

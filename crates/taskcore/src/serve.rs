@@ -43,6 +43,13 @@ pub async fn run(
     };
     let storage = Storage::open(&config.data_dir.join("store"))
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    if let Some(images) = std::env::var_os("TASKCORE_TEST_SYNCED_IMAGES") {
+        // The power-loss test double (tests only: a full copy of the store per sync).
+        tracing::warn!("TASKCORE_TEST_SYNCED_IMAGES is set: copying the store after every sync");
+        storage
+            .keep_synced_images(std::path::Path::new(&images))
+            .context("cannot keep synced images")?;
+    }
     let fresh = storage.is_empty()?;
     let secret = config.cluster_secret.clone().unwrap_or_default();
     let (cluster, guard) = ClusterHandle::start(
