@@ -303,3 +303,19 @@ async fn a_follower_returning_from_isolation_does_not_depose_the_leader() {
     );
     run.finish(&mut c).await;
 }
+
+#[tokio::test]
+async fn a_leader_whose_disk_stalls_loses_nothing() {
+    let Some((mut c, _turn)) = netns_cluster("a_stalled_disk").await else {
+        return;
+    };
+    let run = Run::start(&c).await;
+    let l = c.leader().await;
+    let stall = c.sync_delay_file(l as u64 + 1);
+    // Every sync of the leader now takes 3 s: its own log falls behind its followers'.
+    run.history().fault("stall the leader's disk");
+    std::fs::write(&stall, "3000").unwrap();
+    sleep(Duration::from_secs(6)).await;
+    std::fs::write(&stall, "0").unwrap();
+    run.finish(&mut c).await;
+}

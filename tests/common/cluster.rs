@@ -38,6 +38,12 @@ impl Cluster {
         Self::start_on(n, raft_toml, None, true).await
     }
 
+    /// The file whose number of milliseconds every sync of node `id` waits (the slow-disk test
+    /// double; no file: no wait).
+    pub fn sync_delay_file(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node{id}-sync-delay"))
+    }
+
     /// Where node `id` keeps the images of its store as of each sync.
     pub fn synced_images(&self, id: u64) -> PathBuf {
         self.dir.path().join(format!("node{id}-synced"))
@@ -91,6 +97,10 @@ impl Cluster {
             config: Some(config),
             ..Launch::new(&data_dir)
         };
+        let delay = self.sync_delay_file(id).display().to_string();
+        launch
+            .env
+            .push(("TASKCORE_TEST_SYNC_DELAY_FILE".into(), delay));
         if self.synced_images {
             let images = self.synced_images(id).display().to_string();
             launch

@@ -29,6 +29,8 @@ pub struct DiskSync {
     syncs: AtomicU64,
     /// The power-loss test double, when a test asked for it.
     images: Mutex<Option<SyncedImages>>,
+    /// The slow-disk test double: a file holding how many milliseconds each sync takes more.
+    delay_file: std::sync::OnceLock<PathBuf>,
 }
 
 /// What the last sync found in the directories.
@@ -54,6 +56,7 @@ impl DiskSync {
             seen: Mutex::default(),
             syncs: AtomicU64::new(0),
             images: Mutex::default(),
+            delay_file: std::sync::OnceLock::new(),
         };
         if let Ok(conf) = File::open(dir.join("conf")) {
             conf.sync_all()?;
@@ -71,6 +74,11 @@ impl DiskSync {
     /// A sync failed: what was flushed may not be durable, and must not be acknowledged.
     pub fn sync(&self) -> io::Result<()> {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = self.delay_file.get() {
+            let ms = std::fs::read_to_string(file).unwrap_or_default();
+            let ms = ms.trim().parse::<u64>().unwrap_or(0).min(60_000);
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         // Blobs first: the log records that point at them are synced next.
         let blobs_dir = self.dir.join("blobs");
         let mut new_blobs = Vec::new();
@@ -114,6 +122,13 @@ impl DiskSync {
             images.take(&self.dir)?;
         }
         Ok(())
+    }
+
+    /// **Tests only**: before every sync, reads a number of milliseconds from `file` (missing
+    /// or not a number: 0; at most 60 s) and waits that long: a test makes the disk slow, or
+    /// stalls it, by writing the file.
+    pub fn delay_syncs_by(&self, file: PathBuf) {
+        let _ = self.delay_file.set(file);
     }
 
     /// **Tests only**: after every sync, copies the database directory into `images` (see

@@ -60,6 +60,12 @@ impl Storage {
         Ok(self.sync.keep_synced_images(images.to_path_buf())?)
     }
 
+    /// **Tests only**: every sync waits the milliseconds written in `file` (the slow-disk test
+    /// double: see [`DiskSync::delay_syncs_by`]).
+    pub fn delay_syncs_by(&self, file: &Path) {
+        self.sync.delay_syncs_by(file.to_path_buf());
+    }
+
     /// The state machine, for reads.
     pub fn state_machine(&self) -> &StateMachine {
         &self.state_machine

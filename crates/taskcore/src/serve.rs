@@ -50,6 +50,11 @@ pub async fn run(
             .keep_synced_images(std::path::Path::new(&images))
             .context("cannot keep synced images")?;
     }
+    if let Some(file) = std::env::var_os("TASKCORE_TEST_SYNC_DELAY_FILE") {
+        // The slow-disk test double (tests only).
+        tracing::warn!("TASKCORE_TEST_SYNC_DELAY_FILE is set: syncs wait what the file says");
+        storage.delay_syncs_by(std::path::Path::new(&file));
+    }
     let fresh = storage.is_empty()?;
     let secret = config.cluster_secret.clone().unwrap_or_default();
     let (cluster, guard) = ClusterHandle::start(
