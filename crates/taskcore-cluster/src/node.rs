@@ -53,6 +53,8 @@ pub(crate) struct Inner {
     pub(crate) election_timeout: (Duration, Duration),
     /// When a leader was last heard (for pre-votes).
     pub(crate) leader_contact: crate::prevote::LeaderContact,
+    /// The Raft log, read for its last entry (for pre-votes).
+    pub(crate) log: taskcore_store::LogStore<crate::TypeConfig>,
 }
 
 /// Owns the peer server; [`ClusterGuard::shutdown`] stops it and Raft.
@@ -89,6 +91,7 @@ impl ClusterHandle {
         let log_store = storage.log_store().map_err(storage_err)?;
         let committed = log_store.committed_index();
         let state_machine = storage.raft_state_machine().map_err(storage_err)?;
+        let log = log_store.clone();
         let peers = PeerClient::new(&config.secret);
         let network = PeerNetwork {
             client: peers.clone(),
@@ -119,6 +122,7 @@ impl ClusterHandle {
                 quorum_silence: config.election_timeout.1,
                 election_timeout: config.election_timeout,
                 leader_contact: crate::prevote::LeaderContact::new(),
+                log,
             }),
         };
         let server = tokio::spawn(crate::peer_server::serve(raft_listener, handle.clone()));

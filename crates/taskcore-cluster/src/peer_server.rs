@@ -104,6 +104,6 @@ async fn answer(node: &ClusterHandle, request: PeerRequest) -> PeerResponse {
         PeerRequest::Forward(cmd) => PeerResponse::Forward(node.propose_here(cmd).await),
         PeerRequest::ReadIndex => PeerResponse::ReadIndex(node.read_index().await),
         PeerRequest::Admin(req) => PeerResponse::Admin(node.admin_here(req).await),
-        PeerRequest::PreVote => PeerResponse::PreVote(node.would_vote()),
+        PeerRequest::PreVote(last) => PeerResponse::PreVote(node.would_vote(last).await),
     }
 }

@@ -6,7 +6,7 @@
 //! election. So openraft's own election timer is off (`enable_elect = false`) and this task
 //! drives elections instead: once a voter has heard no leader for a randomised election
 //! timeout, it asks every voter whether it would vote now (`PeerRequest::PreVote`), without
-//! changing any term. A voter says yes only when it has heard no leader itself for the shortest
+//! changing any term. A voter says yes only when it has heard no leader itself for the longest
 //! election timeout (a leader: when it has heard no quorum for that long). Only with a yes from
 //! a majority of every voter set (joint consensus has two) does the node stand, through
 //! `raft.trigger().elect()`; the election proper (terms, logs, votes) is openraft's, so safety
@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use openraft::ServerState;
+use openraft::storage::RaftLogStorage;
+use openraft::{LogId, ServerState};
 use rand::Rng;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -55,17 +56,30 @@ impl LeaderContact {
 }
 
 impl ClusterHandle {
-    /// The answer to a peer's pre-vote: whether this node would vote for a new leader now.
-    pub(crate) fn would_vote(&self) -> bool {
+    /// The last entry of this node's log (`None`: empty, or unreadable).
+    async fn last_log_id(&self) -> Option<LogId<NodeId>> {
+        let mut log = self.inner.log.clone();
+        log.get_log_state().await.ok().and_then(|s| s.last_log_id)
+    }
+
+    /// The answer to a peer's pre-vote: whether this node would vote now for a candidate whose
+    /// log ends at `candidate`.
+    pub(crate) async fn would_vote(&self, candidate: Option<LogId<NodeId>>) -> bool {
+        // Raft's rule: a vote only for a log at least as up to date as ours. Without it, a
+        // node missing the last entries keeps standing and splitting the votes.
+        self.would_vote_now() && candidate >= self.last_log_id().await
+    }
+
+    fn would_vote_now(&self) -> bool {
         let inner = &self.inner;
         let m = inner.raft.metrics().borrow().clone();
         if m.state == ServerState::Leader {
             // A leader still heard by a quorum says no; one cut off says yes. One that has
             // heard no quorum yet has just been elected by one: no.
-            let silence = u64::try_from(inner.election_timeout.0.as_millis()).unwrap_or(u64::MAX);
+            let silence = u64::try_from(inner.election_timeout.1.as_millis()).unwrap_or(u64::MAX);
             return m.millis_since_quorum_ack.is_some_and(|ms| ms > silence);
         }
-        inner.leader_contact.silence() >= inner.election_timeout.0
+        inner.leader_contact.silence() >= inner.election_timeout.1
     }
 
     /// Asks every other voter whether it would vote; true when a majority of every voter set
@@ -75,6 +89,7 @@ impl ClusterHandle {
         let m = inner.raft.metrics().borrow().clone();
         let membership = m.membership_config.membership().clone();
         let me = inner.node_id;
+        let last = self.last_log_id().await;
         let mut asks = JoinSet::new();
         for (id, node) in membership.nodes() {
             if *id == me || !membership.voter_ids().any(|v| v == *id) {
@@ -83,29 +98,42 @@ impl ClusterHandle {
             let (id, addr, peers) = (*id, node.raft_addr.clone(), inner.peers.clone());
             let wait = inner.election_timeout.0;
             asks.spawn(async move {
-                let answer = peers.call(&addr, &PeerRequest::PreVote, wait).await;
+                let answer = peers.call(&addr, &PeerRequest::PreVote(last), wait).await;
                 (id, matches!(answer, Ok(PeerResponse::PreVote(true))))
             });
         }
+        let won = |yes: &BTreeSet<NodeId>| {
+            membership
+                .get_joint_config()
+                .iter()
+                .all(|voters| voters.iter().filter(|v| yes.contains(v)).count() * 2 > voters.len())
+        };
         let mut yes: BTreeSet<NodeId> = BTreeSet::from([me]);
-        while let Some(answered) = asks.join_next().await {
-            if let Ok((id, true)) = answered {
-                yes.insert(id);
+        // Done at the first majority: a dead or cut-off peer's silence is not waited out.
+        while !won(&yes) {
+            match asks.join_next().await {
+                Some(Ok((id, true))) => {
+                    yes.insert(id);
+                }
+                Some(_) => {}
+                None => return false,
             }
         }
-        membership
-            .get_joint_config()
-            .iter()
-            .all(|voters| voters.iter().filter(|v| yes.contains(v)).count() * 2 > voters.len())
+        true
     }
 }
 
 /// Drives this node's elections until the task is aborted.
+///
+/// A voter waits, after the last leader it heard, the longest election timeout plus a random
+/// part of the range, then asks. The longest election timeout is also what every voter requires
+/// before it says yes, and openraft's leader lease: a voter refuses a real vote within that time
+/// of hearing a leader, so asking earlier would only waste a term.
 pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
     let (min, max) = node.inner.election_timeout;
     let timeout = || {
         let spread = max.saturating_sub(min).as_millis() as u64;
-        min + Duration::from_millis(rand::thread_rng().gen_range(0..=spread))
+        max + Duration::from_millis(rand::thread_rng().gen_range(0..=spread))
     };
     let mut wait = timeout();
     let mut last_try = Instant::now();

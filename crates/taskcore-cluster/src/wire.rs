@@ -43,8 +43,9 @@ pub enum PeerRequest {
     ReadIndex,
     /// A membership change, for the leader to run.
     Admin(AdminRequest),
-    /// Would the receiver vote for a new leader now? (See `prevote`: no term changes.)
-    PreVote,
+    /// Would the receiver vote now for a candidate with this last log id? (See `prevote`: no
+    /// term changes.)
+    PreVote(Option<openraft::LogId<NodeId>>),
 }
 
 /// A membership change.
