@@ -97,6 +97,7 @@ impl Run {
         violations.extend(attempt_violations(&tasks));
         violations.extend(periodic_violations(&tasks, self.periodic));
         violations.extend(stuck_jobs(c).await);
+        violations.extend(history.server_errors());
         let recoveries = history.recoveries();
         eprintln!(
             "{} operations; recoveries after each fault: {recoveries:?}",

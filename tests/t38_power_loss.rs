@@ -61,5 +61,6 @@ async fn a_cluster_wide_power_cut_loses_no_acknowledged_write() {
     }
     let mut violations = check(&events, &[], &finals);
     violations.extend(attempt_violations(&all_tasks(&c.client(0)).await));
+    violations.extend(history.server_errors());
     assert!(violations.is_empty(), "violations: {violations:#?}");
 }

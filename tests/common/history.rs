@@ -86,6 +86,8 @@ pub struct History {
     events: Mutex<Vec<Event>>,
     minorities: Mutex<Vec<Minority>>,
     faults: Mutex<Vec<(Micros, String)>>,
+    /// Answers outside the contract's table under faults (a 500, a 502): each is a violation.
+    server_errors: Mutex<Vec<String>>,
 }
 
 impl Default for History {
@@ -95,6 +97,7 @@ impl Default for History {
             events: Mutex::default(),
             minorities: Mutex::default(),
             faults: Mutex::default(),
+            server_errors: Mutex::default(),
         }
     }
 }
@@ -132,6 +135,16 @@ impl History {
             .lock()
             .unwrap()
             .push(Minority { node, from, to });
+    }
+
+    /// Records an answer no fault excuses (a 5xx other than 503).
+    pub fn server_error(&self, what: String) {
+        self.server_errors.lock().unwrap().push(what);
+    }
+
+    /// The answers no fault excuses, so far.
+    pub fn server_errors(&self) -> Vec<String> {
+        self.server_errors.lock().unwrap().clone()
     }
 
     /// The operations so far.

@@ -21,7 +21,9 @@ pub const JOB: &str = "data_export";
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// How an error ends an operation that changes state: refused by the contract, or unknown.
-fn write_res(e: &ClientError) -> Res {
+/// A 5xx other than 503 is also recorded as a violation: faults answer 503, never 500.
+fn write_res(history: &History, e: &ClientError) -> Res {
+    noted(history, e);
     match e {
         ClientError::Api { status, .. } if (400..500).contains(status) && *status != 408 => {
             Res::Fail
@@ -106,7 +108,7 @@ async fn writer(node: usize, client: Client, (history, stop, keys): Ctx) {
                     current = Some((task.id, 1));
                 }
                 Err(e) => {
-                    history.record(node, Op::Create, t, write_res(&e));
+                    history.record(node, Op::Create, t, write_res(&history, &e));
                     pause().await;
                 }
             }
@@ -114,7 +116,7 @@ async fn writer(node: usize, client: Client, (history, stop, keys): Ctx) {
             let job = bounded(client.create_task(&new_task(JOB), None)).await;
             let res = match job {
                 Ok(task) => Res::Ok(Some(task.id)),
-                Err(e) => write_res(&e),
+                Err(e) => write_res(&history, &e),
             };
             history.record(node, Op::Create, t, res);
             continue;
@@ -126,7 +128,7 @@ async fn writer(node: usize, client: Client, (history, stop, keys): Ctx) {
         let t = history.now();
         let res = match bounded(client.update_task(&key.to_string(), &patch, false)).await {
             Ok(_) => Res::Ok(None),
-            Err(e) => write_res(&e),
+            Err(e) => write_res(&history, &e),
         };
         history.record(node, Op::Write { key, seq }, t, res.clone());
         current = match res {
@@ -164,7 +166,10 @@ async fn reader(node: usize, clients: Vec<Client>, (history, stop, keys): Ctx) {
                 Ok(v) => Res::Ok(Some(v)),
                 Err(_) => Res::Ok(Some(u64::MAX)),
             },
-            Err(_) => Res::Unknown,
+            Err(e) => {
+                noted(&history, &e);
+                Res::Unknown
+            }
         };
         let failed = res == Res::Unknown;
         history.record(on, Op::Read { key }, t, res);
@@ -197,9 +202,18 @@ async fn worker(node: usize, client: Client, (history, stop): (Arc<History>, Arc
             let at = history.now();
             let res = match bounded(client.complete(key, &done)).await {
                 Ok(_) => Res::Ok(None),
-                Err(e) => write_res(&e),
+                Err(e) => write_res(&history, &e),
             };
             history.record(node, Op::Complete { key }, at, res);
+        }
+    }
+}
+
+/// Records a 5xx other than 503 in the history.
+fn noted(history: &History, e: &ClientError) {
+    if let ClientError::Api { status, body } = e {
+        if *status >= 500 && *status != 503 {
+            history.server_error(format!("HTTP {status}: {}", body.detail));
         }
     }
 }
