@@ -287,7 +287,9 @@ class Worker:
                 log.info("attempt abandoned: %s", value, extra=extra)
         except LeaseLost:
             log.info("the attempt's lease was lost; its report is refused", extra=extra)
-        except (ApiError, TaskCoreError) as e:
+        except ApiError as e:
+            log.warning("cannot report the attempt: %s %s", e, e.field_errors or "", extra=extra)
+        except TaskCoreError as e:
             log.warning("cannot report the attempt: %s", e, extra=extra)
 
     async def _flush_checkpoint(self, client: AsyncClient, job: Job) -> str | None:
@@ -316,5 +318,8 @@ def _lease_ttl(leased: LeasedTask) -> float:
 
 
 def _json(value: Any) -> Json:
-    """The handler's result as ``result_data`` (``None`` becomes ``{}``)."""
-    return {} if value is None else value
+    """The handler's result as ``result_data``, which the contract wants an object: a dict as
+    it is, ``None`` as ``{}``, anything else as ``{"result": value}``."""
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else {"result": value}
