@@ -205,14 +205,13 @@ def test_cluster_status_needs_admin(node: Node, admin_token: str, c: Client) -> 
 
 
 def test_authentication_and_brand_errors(node: Node, user_token: str) -> None:
-    with Client(node.url, token="not-a-token", brand_id=9) as bad, pytest.raises(
-        AuthenticationFailed
-    ) as e:
+    with (
+        Client(node.url, token="not-a-token", brand_id=9) as bad,
+        pytest.raises(AuthenticationFailed) as e,
+    ):
         bad.tasks.list()
     assert e.value.status == 401
-    with Client(node.url, token=user_token, brand_id=77) as other, pytest.raises(
-        PermissionDenied
-    ):
+    with Client(node.url, token=user_token, brand_id=77) as other, pytest.raises(PermissionDenied):
         other.tasks.list()
     with Client(node.url, token=user_token) as no_brand, pytest.raises(ValidationError) as e2:
         no_brand.tasks.list()
@@ -220,7 +219,8 @@ def test_authentication_and_brand_errors(node: Node, user_token: str) -> None:
 
 
 def test_no_node_reachable_is_a_transport_error(user_token: str) -> None:
-    with Client("http://127.0.0.1:9", token=user_token, brand_id=9, retries=1) as c, pytest.raises(
-        TransportError
+    with (
+        Client("http://127.0.0.1:9", token=user_token, brand_id=9, retries=1) as c,
+        pytest.raises(TransportError),
     ):
         c.tasks.list()

@@ -38,10 +38,12 @@ class Running:
         assert not self.thread.is_alive(), "the worker stopped"
 
 
+Make = Callable[..., tuple[Worker, Callable[[], Running]]]
+"""Makes a worker of the test's node (keyword arguments of ``Worker``) and how to start it."""
+
+
 @pytest.fixture
-def run(
-    fresh_node: Node, worker_token: str
-) -> Iterator[Callable[..., tuple[Worker, Callable[[], Running]]]]:
+def run(fresh_node: Node, worker_token: str) -> Iterator[Make]:
     started: list[Running] = []
 
     def make(**kw: Any) -> tuple[Worker, Callable[[], Running]]:
@@ -70,7 +72,7 @@ def finished(c: Client, task_id: int) -> Callable[[], Task | None]:
     return check
 
 
-def test_result_progress_and_metrics(c: Client, run: Any) -> None:
+def test_result_progress_and_metrics(c: Client, run: Make) -> None:
     w, start = run()
     seen_progress = threading.Event()
 
@@ -94,7 +96,7 @@ def test_result_progress_and_metrics(c: Client, run: Any) -> None:
     assert done.metrics.execution_time_ms is not None
 
 
-def test_async_handlers_run_on_the_loop(c: Client, run: Any) -> None:
+def test_async_handlers_run_on_the_loop(c: Client, run: Make) -> None:
     w, start = run()
 
     @w.task("data_export")
@@ -107,7 +109,7 @@ def test_async_handlers_run_on_the_loop(c: Client, run: Any) -> None:
     assert done.result_data == {"ctx": {"k": "v"}, "attempt": 1}
 
 
-def test_permanent_failure_is_not_retried(c: Client, run: Any) -> None:
+def test_permanent_failure_is_not_retried(c: Client, run: Make) -> None:
     w, start = run()
 
     @w.task("data_export")
@@ -122,7 +124,7 @@ def test_permanent_failure_is_not_retried(c: Client, run: Any) -> None:
     assert done.retry_count == 0
 
 
-def test_an_exception_retries_from_the_last_checkpoint(c: Client, run: Any) -> None:
+def test_an_exception_retries_from_the_last_checkpoint(c: Client, run: Make) -> None:
     w, start = run()
     checkpoints: list[Any] = []
 
@@ -146,7 +148,7 @@ def test_an_exception_retries_from_the_last_checkpoint(c: Client, run: Any) -> N
     assert attempts[0].error_message == "ValueError: flaky"
 
 
-def test_cancellation_reaches_the_handler(c: Client, run: Any) -> None:
+def test_cancellation_reaches_the_handler(c: Client, run: Make) -> None:
     w, start = run()
     started = threading.Event()
     reasons: list[str | None] = []
@@ -170,7 +172,7 @@ def test_cancellation_reaches_the_handler(c: Client, run: Any) -> None:
     assert done.result_data is None
 
 
-def test_shutdown_gives_back_what_it_cannot_finish(c: Client, run: Any) -> None:
+def test_shutdown_gives_back_what_it_cannot_finish(c: Client, run: Make) -> None:
     w, start = run(shutdown_grace=0.3)
     started = threading.Event()
 
@@ -194,12 +196,10 @@ def test_shutdown_gives_back_what_it_cannot_finish(c: Client, run: Any) -> None:
 
 
 def test_a_crashed_worker_s_task_resumes_from_its_checkpoint(
-    c: Client, fresh_node: Node, worker_token: str, run: Any
+    c: Client, fresh_node: Node, worker_token: str, run: Make
 ) -> None:
     t = c.tasks.create(task_type="data_export")
-    env = dict(
-        os.environ, TASKCORE_TEST_URL=fresh_node.url, TASKCORE_TEST_TOKEN=worker_token
-    )
+    env = dict(os.environ, TASKCORE_TEST_URL=fresh_node.url, TASKCORE_TEST_TOKEN=worker_token)
     tests = Path(__file__).parent
     env["PYTHONPATH"] = os.pathsep.join([str(tests), env.get("PYTHONPATH", "")])
     crashing = subprocess.Popen(
@@ -207,6 +207,7 @@ def test_a_crashed_worker_s_task_resumes_from_its_checkpoint(
         env=env,
     )
     try:
+
         def checkpointed() -> bool:
             job = c.tasks.get(t.id).persistent_job
             return job is not None and job.checkpoint == {"page": 3}
@@ -230,7 +231,7 @@ def test_a_crashed_worker_s_task_resumes_from_its_checkpoint(
     assert [a.outcome for a in c.tasks.get(t.id).attempts or []] == ["lease_expired", "completed"]
 
 
-def test_concurrency_bounds_the_attempts_in_flight(c: Client, run: Any) -> None:
+def test_concurrency_bounds_the_attempts_in_flight(c: Client, run: Make) -> None:
     w, start = run(concurrency=3)
     lock = threading.Lock()
     now = [0]
@@ -252,7 +253,7 @@ def test_concurrency_bounds_the_attempts_in_flight(c: Client, run: Any) -> None:
     assert peak[0] == 3
 
 
-def test_a_dead_url_is_failed_over(c: Client, fresh_node: Node, run: Any) -> None:
+def test_a_dead_url_is_failed_over(c: Client, fresh_node: Node, run: Make) -> None:
     w, start = run(urls=["http://127.0.0.1:9", fresh_node.url])
 
     @w.task("data_export")
