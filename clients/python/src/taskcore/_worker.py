@@ -133,9 +133,12 @@ class Worker:
         assert self._stopping is not None
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
+            # Lease when a quarter of the slots are free (or none is busy), so that one lease
+            # request, one Raft write, serves several tasks under load.
+            batch = max(1, self.concurrency // 4)
             while not self._stopping.is_set():
                 free = self.concurrency - len(attempts)
-                if free == 0:
+                if free < batch and attempts:
                     await asyncio.wait({stop, *attempts}, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 lease = asyncio.ensure_future(
