@@ -14,8 +14,10 @@ from taskcore import (
     Client,
     IdempotencyKeyReused,
     InvalidOperation,
+    LeaseLost,
     MaxRetriesExceeded,
     NotFound,
+    PayloadTooLarge,
     PermissionDenied,
     Priority,
     Status,
@@ -224,3 +226,30 @@ def test_no_node_reachable_is_a_transport_error(user_token: str) -> None:
         pytest.raises(TransportError),
     ):
         c.tasks.list()
+
+
+def test_the_worker_protocol_and_lease_lost(node: Node, worker_token: str, c: Client) -> None:
+    t = c.tasks.create(task_type="sitemap_generation")
+    with Client(node.url, token=worker_token) as w:
+        leased = w.workers.lease("py-test", ["sitemap_generation"], max_tasks=5, wait_seconds=5)
+        assert [x.task.id for x in leased] == [t.id]
+        lease = leased[0]
+        assert lease.attempt == 1
+        beat = w.workers.heartbeat(t.id, lease.lease_id, progress_percentage=50)
+        assert not beat.cancel_requested
+        assert beat.lease_expires_at >= lease.lease_expires_at
+        with pytest.raises(LeaseLost) as e:
+            w.workers.complete(t.id, "lease_not_this_one", {"x": 1})
+        assert e.value.status == 409
+        w.workers.complete(t.id, lease.lease_id, {"rows": 3})
+        with pytest.raises(LeaseLost):
+            w.workers.fail(t.id, lease.lease_id, "too late")
+    done = c.tasks.get(t.id)
+    assert done.status is Status.COMPLETED
+    assert done.result_data == {"rows": 3}
+
+
+def test_a_body_over_the_limit_is_payload_too_large(c: Client) -> None:
+    with pytest.raises(PayloadTooLarge) as e:
+        c.tasks.create(task_type="data_export", context_data={"blob": "x" * (1100 * 1024)})
+    assert e.value.status == 413
