@@ -110,6 +110,7 @@ def _classify(call: Call[Any], e: httpx.HTTPError) -> _Retry:
 class _Base:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self._headers = settings.headers()
         self._node = 0
 
     def _url(self, call: Call[Any]) -> str:
@@ -132,7 +133,7 @@ class SyncTransport(_Base):
 
     def __init__(self, settings: Settings, http: httpx.Client | None = None):
         super().__init__(settings)
-        self.http = http or httpx.Client(headers=settings.headers())
+        self.http = http or httpx.Client()
 
     def call(self, call: Call[T]) -> T:
         for attempt in range(self.settings.retries + 1):
@@ -154,7 +155,7 @@ class SyncTransport(_Base):
                 self._url(call),
                 params=call.params,
                 json=call.json if call.method != "GET" and call.method != "DELETE" else None,
-                headers=call.headers,
+                headers={**self._headers, **call.headers},
                 timeout=self._timeout(call),
             )
         except httpx.HTTPError as e:
@@ -170,7 +171,7 @@ class AsyncTransport(_Base):
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None):
         super().__init__(settings)
-        self.http = http or httpx.AsyncClient(headers=settings.headers())
+        self.http = http or httpx.AsyncClient()
 
     async def call(self, call: Call[T]) -> T:
         for attempt in range(self.settings.retries + 1):
@@ -192,7 +193,7 @@ class AsyncTransport(_Base):
                 self._url(call),
                 params=call.params,
                 json=call.json if call.method != "GET" and call.method != "DELETE" else None,
-                headers=call.headers,
+                headers={**self._headers, **call.headers},
                 timeout=self._timeout(call),
             )
         except httpx.HTTPError as e:
