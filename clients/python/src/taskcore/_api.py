@@ -62,9 +62,7 @@ class _TaskRequired(TypedDict):
     task_type: str
 
 
-class TaskFields(_TaskRequired, total=False):
-    """The writable fields of a task (``task_type`` required)."""
-
+class _TaskOptional(TypedDict, total=False):
     priority: Priority | str
     description: str
     context_data: dict[str, Json]
@@ -73,16 +71,14 @@ class TaskFields(_TaskRequired, total=False):
     timeout_minutes: int
 
 
-class TaskPatch(TypedDict, total=False):
+class TaskFields(_TaskRequired, _TaskOptional):
+    """The writable fields of a task (``task_type`` required)."""
+
+
+class TaskPatch(_TaskOptional, total=False):
     """The fields a PATCH changes (``context_data`` is an RFC 7396 merge patch)."""
 
     task_type: str
-    priority: Priority | str
-    description: str
-    context_data: dict[str, Json]
-    scheduled_for: TimeArg | None
-    max_retries: int
-    timeout_minutes: int
 
 
 class TaskFilters(TypedDict, total=False):

@@ -124,8 +124,14 @@ class _Base:
         backoff = min(s.max_backoff, s.backoff * (2.0**attempt)) * (0.5 + random.random())
         return max(backoff, retry.wait or 0.0)
 
-    def _timeout(self, call: Call[Any]) -> float:
-        return call.timeout if call.timeout is not None else self.settings.timeout
+    def _options(self, call: Call[Any]) -> dict[str, Any]:
+        """The request's query, body, headers and timeout."""
+        return {
+            "params": call.params,
+            "json": call.json if call.method not in ("GET", "DELETE") else None,
+            "headers": {**self._headers, **call.headers},
+            "timeout": call.timeout if call.timeout is not None else self.settings.timeout,
+        }
 
 
 class SyncTransport(_Base):
@@ -150,14 +156,7 @@ class SyncTransport(_Base):
 
     def _once(self, call: Call[T]) -> T:
         try:
-            response = self.http.request(
-                call.method,
-                self._url(call),
-                params=call.params,
-                json=call.json if call.method != "GET" and call.method != "DELETE" else None,
-                headers={**self._headers, **call.headers},
-                timeout=self._timeout(call),
-            )
+            response = self.http.request(call.method, self._url(call), **self._options(call))
         except httpx.HTTPError as e:
             raise _classify(call, e) from e
         return _outcome(call, response)
@@ -188,14 +187,7 @@ class AsyncTransport(_Base):
 
     async def _once(self, call: Call[T]) -> T:
         try:
-            response = await self.http.request(
-                call.method,
-                self._url(call),
-                params=call.params,
-                json=call.json if call.method != "GET" and call.method != "DELETE" else None,
-                headers={**self._headers, **call.headers},
-                timeout=self._timeout(call),
-            )
+            response = await self.http.request(call.method, self._url(call), **self._options(call))
         except httpx.HTTPError as e:
             raise _classify(call, e) from e
         return _outcome(call, response)
