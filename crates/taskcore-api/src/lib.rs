@@ -120,6 +120,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::workers::routes())
         .merge(routes::periodic::routes())
         .merge(routes::ops::routes())
+        .merge(routes::ui::routes())
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route_layer(axum::middleware::from_fn(metrics::record))
         .fallback(routes::ops::not_found)

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod ops;
 pub mod periodic;
 pub mod tasks;
+pub mod ui;
 pub mod workers;
 
 /// Serves `path` (written with its trailing slash, as the seed does) and the same path without
