@@ -1,6 +1,6 @@
 // The dashboard: sign-in, overview, cluster, and the router that shows each page.
 
-import { api, ApiError, flash, h, kv, session, setBrand, signIn, signOut } from "./core.js";
+import { ApiError, api, flash, h, kv, session, setBrand, show, signIn, signOut } from "./core.js";
 import { ago, decodeToken, formatDuration, sparkline, tokenBrands, tokenExpired } from "./logic.js";
 import { periodicPage } from "./periodic.js";
 import { taskPage, tasksPage } from "./tasks.js";
@@ -45,7 +45,7 @@ function signInPage(view) {
   h("label", {}, "Brand", brandSelect),
   h("label", {}, "Or another brand id", other),
   h("button", { class: "primary", type: "submit" }, "Sign in"));
-  view.replaceChildren(form);
+  show(view, form);
   if (message) flash(message);
   token.focus();
 }
@@ -64,7 +64,7 @@ async function overviewPage(view) {
   if (s.claims.roles?.includes("admin") || s.claims.is_staff) {
     cluster = await api("GET", "/cluster/status/").catch(() => null);
   }
-  view.replaceChildren(
+  show(view, 
     h("h1", {}, "Overview"),
     h("div", { class: "cards" }, PRIORITIES.map((p, i) => h("section", { class: "card", "aria-label": `${p} queue` },
       h("h3", {}, p), kv([
@@ -104,7 +104,7 @@ async function clusterPage(view) {
     c = await api("GET", "/cluster/status/");
   } catch (e) {
     if (e instanceof ApiError && e.status === 403) {
-      view.replaceChildren(h("h1", {}, "Cluster"), h("p", {}, "The cluster page needs a token with the admin role."));
+      show(view, h("h1", {}, "Cluster"), h("p", {}, "The cluster page needs a token with the admin role."));
       return;
     }
     throw e;
@@ -116,7 +116,7 @@ async function clusterPage(view) {
     return h("tr", {}, h("td", {}, id), h("td", {}, role), h("td", {}, n.http_addr), h("td", {}, n.raft_addr),
       h("td", {}, r ? String(r.matched ?? "—") : "—"), h("td", {}, r ? String(r.lag) : "—"));
   });
-  view.replaceChildren(h("h1", {}, "Cluster"),
+  show(view, h("h1", {}, "Cluster"),
     h("div", { class: "cards" }, h("section", { class: "card" }, kv([
       ["Asked node", `${c.node_id} (${c.state})`], ["Leader", String(c.leader_id ?? "none")], ["Term", c.term],
       ["Last log index", c.last_log_index], ["Applied", c.last_applied], ["Snapshot", c.snapshot],
@@ -159,7 +159,7 @@ async function route() {
     else if (parts[0] === "cluster") await clusterPage(view);
     else await overviewPage(view);
   } catch (e) {
-    if (session()) view.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { role: "alert" }, e.message));
+    if (session()) show(view, h("h1", {}, "Something went wrong"), h("p", { role: "alert" }, e.message));
   }
 }
 

@@ -2,7 +2,7 @@
 // calls to the same HTTP API every client uses, and a tiny DOM builder that only ever sets
 // text (no HTML from data).
 
-import { decodeToken, errorInWords, tokenBrands, tokenExpired } from "./logic.js";
+import { ago, decodeToken, errorInWords, tokenBrands, tokenExpired } from "./logic.js";
 
 const TOKEN = "taskcore.token";
 const BRAND = "taskcore.brand";
@@ -88,6 +88,19 @@ export function h(tag, attrs, ...children) {
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return el;
+}
+
+/** Replaces what `view` shows with `children` (null and false ones left out: the DOM's own
+ * `replaceChildren` would print them as text). */
+export function show(view, ...children) {
+  view.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
+/** A time as the reader's local time, with how long ago (or ahead) it is; "—" for none. */
+export function when(iso) {
+  if (!iso) return "—";
+  const t = new Date(iso);
+  return Number.isNaN(t.getTime()) ? iso : `${t.toLocaleString()} (${ago(iso)})`;
 }
 
 /** A definition list of `[label, value]` pairs. */

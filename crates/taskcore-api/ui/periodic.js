@@ -1,7 +1,7 @@
 // The Periodic tasks page: schedules in words, next and last runs; create, edit, pause and
 // resume, run now, delete.
 
-import { act, api, flash, h } from "./core.js";
+import { act, api, flash, h, show } from "./core.js";
 import { ago, describeSchedule } from "./logic.js";
 
 function editor(view, existing) {
@@ -60,7 +60,7 @@ export async function periodicPage(view) {
         if (await act(`Delete the periodic task "${p.name}"? The tasks it created stay.`,
           () => api("DELETE", `/periodic-tasks/${p.id}/`), "Deleted.")) periodicPage(view);
       } }, "Delete")))));
-  view.replaceChildren(h("h1", {}, "Periodic tasks"),
+  show(view, h("h1", {}, "Periodic tasks"),
     h("div", { class: "actions" }, h("button", { type: "button", class: "primary",
       onclick: () => slot.replaceChildren(editor(view, null)) }, "New periodic task")),
     slot,

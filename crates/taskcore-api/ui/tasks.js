@@ -1,6 +1,6 @@
 // The Tasks page (filters as controls, state in the URL) and a task's detail with its actions.
 
-import { act, api, h, json, kv, progressBar, statusBadge } from "./core.js";
+import { act, api, h, json, kv, progressBar, show, statusBadge, when } from "./core.js";
 import { ago, filtersToQuery, formatDuration, queryToFilters, toggleOrdering } from "./logic.js";
 
 const STATUSES = ["pending", "running", "completed", "failed", "cancelled"];
@@ -49,7 +49,7 @@ function filterForm(f) {
 /** `#/tasks?…`: the list with the filters of the URL. */
 export async function tasksPage(view, query) {
   const f = queryToFilters(query);
-  view.replaceChildren(h("h1", {}, "Tasks"), filterForm(f), h("p", { class: "muted" }, "Loading…"));
+  show(view, h("h1", {}, "Tasks"), filterForm(f), h("p", { class: "muted" }, "Loading…"));
   const page = await api("GET", `/tasks/?${filtersToQuery(f)}`);
   const current = (f.ordering || "").split(",")[0];
   const head = h("tr", {}, COLUMNS.map(([key, label]) => {
@@ -70,7 +70,7 @@ export async function tasksPage(view, query) {
     h("button", { type: "button", disabled: !page.previous, onclick: () => go({ ...f, page: String(n - 1) }) }, "← Previous"),
     h("span", {}, `Page ${n} · ${page.count} task${page.count === 1 ? "" : "s"}`),
     h("button", { type: "button", disabled: !page.next, onclick: () => go({ ...f, page: String(n + 1) }) }, "Next →"));
-  view.replaceChildren(h("h1", {}, "Tasks"), filterForm(f),
+  show(view, h("h1", {}, "Tasks"), filterForm(f),
     h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, head), h("tbody", {}, rows))),
     page.results.length ? null : h("p", { class: "muted" }, "No task matches these filters."), pager);
 }
@@ -109,7 +109,7 @@ export async function taskPage(view, id) {
     }
   } }, "Delete");
   const m = t.metrics;
-  view.replaceChildren(
+  show(view, 
     h("p", {}, h("a", { href: "#/tasks" }, "← Tasks")),
     h("h1", {}, `${t.task_id} `, statusBadge(t.status)),
     h("div", { class: "actions" }, cancel, del), retryForm,
@@ -123,8 +123,8 @@ export async function taskPage(view, id) {
         ["Error", t.error_message || "—"],
       ])),
       h("section", { class: "card" }, h("h3", {}, "Times"), kv([
-        ["Created", t.created_at], ["Updated", t.updated_at], ["Scheduled for", t.scheduled_for],
-        ["Started", t.started_at], ["Completed", t.completed_at], ["Cancelled", t.cancelled_at],
+        ["Created", when(t.created_at)], ["Updated", when(t.updated_at)], ["Scheduled for", when(t.scheduled_for)],
+        ["Started", when(t.started_at)], ["Completed", when(t.completed_at)], ["Cancelled", when(t.cancelled_at)],
       ])),
       h("section", { class: "card" }, h("h3", {}, "Metrics"), m ? kv([
         ["Execution", formatDuration(m.execution_time_ms)], ["Queue wait", formatDuration(m.queue_wait_ms)],
