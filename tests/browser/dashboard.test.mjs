@@ -136,6 +136,16 @@ test("the dashboard, page by page, in headless Chromium", async (t) => {
     const high = page.locator("section[aria-label='high queue']");
     await until(async () => (await high.textContent()).includes("Pending2"), "two high tasks pending");
     assert.ok(!page.url().includes(node.token), "the token never appears in the URL");
+    // A figure for BENCHMARKS.md, not an assertion: a full reload of the overview, from the
+    // request of the page to its four queues drawn.
+    const started = Date.now();
+    await page.reload();
+    await page.waitForSelector("section[aria-label='low queue'] dd");
+    const bytes = await page.evaluate(() => performance.getEntriesByType("resource")
+      .concat(performance.getEntriesByType("navigation"))
+      .filter((e) => e.name.includes("/ui/"))
+      .reduce((n, e) => n + (e.encodedBodySize || 0), 0));
+    console.log(`overview: loaded in ${Date.now() - started} ms; dashboard files ${bytes} bytes`);
     await shot("overview");
   });
 
