@@ -8,8 +8,12 @@ import { taskPage, tasksPage } from "./tasks.js";
 const PRIORITIES = ["critical", "high", "normal", "low"];
 const REFRESH_MS = 5000;
 let timer = null;
-/** Completed + failed counts seen by the overview's polls, for its chart. */
-const finished = [];
+/** Completed and failed counts seen by the overview's polls, for its chart. */
+const seen = { completed: [], failed: [] };
+
+function deltas(values) {
+  return values.slice(1).map((v, i) => Math.max(0, v - values[i]));
+}
 
 function signInPage(view) {
   const message = sessionStorage.getItem("taskcore.message");
@@ -52,14 +56,22 @@ function signInPage(view) {
 
 async function overviewPage(view) {
   const s = session();
-  const [stats, node] = await Promise.all([api("GET", "/tasks/queue-stats/"), fetch("/status").then((r) => r.json())]);
+  const midnight = `${new Date().toISOString().slice(0, 10)}T00:00:00Z`;
+  const [stats, today, node] = await Promise.all([
+    api("GET", "/tasks/queue-stats/"),
+    api("GET", `/tasks/queue-stats/?created_after=${midnight}`),
+    fetch("/status").then((r) => r.json()),
+  ]);
   const oldest = await Promise.all(PRIORITIES.map((p) =>
     api("GET", `/tasks/?status=pending&priority=${p}&ordering=created_at&page_size=1`)
       .then((page) => page.results[0]?.created_at ?? null)));
   const dist = stats.status_distribution;
-  finished.push(dist.completed + dist.failed);
-  if (finished.length > 60) finished.shift();
-  const rates = finished.slice(1).map((v, i) => Math.max(0, v - finished[i]));
+  for (const k of ["completed", "failed"]) {
+    seen[k].push(dist[k]);
+    if (seen[k].length > 60) seen[k].shift();
+  }
+  const done = deltas(seen.completed);
+  const failed = deltas(seen.failed);
   let cluster = null;
   if (s.claims.roles?.includes("admin") || s.claims.is_staff) {
     cluster = await api("GET", "/cluster/status/").catch(() => null);
@@ -77,10 +89,15 @@ async function overviewPage(view) {
     h("h2", {}, "All tasks"),
     h("div", { class: "cards" },
       h("section", { class: "card" }, h("h3", {}, "By status"), kv(Object.entries(dist))),
-      h("section", { class: "card" }, h("h3", {}, "Finished per refresh"),
+      h("section", { class: "card" }, h("h3", {}, "Created today (UTC)"), kv([
+        ["Created", today.total_tasks], ["Completed", today.status_distribution.completed],
+        ["Failed", today.status_distribution.failed], ["Cancelled", today.status_distribution.cancelled],
+      ])),
+      h("section", { class: "card" }, h("h3", {}, `Finished per ${REFRESH_MS / 1000} s`),
         h("svg", { class: "spark", viewBox: "0 0 200 48", preserveAspectRatio: "none", role: "img",
-          "aria-label": `completed and failed tasks per ${REFRESH_MS / 1000} s` }),
-        h("p", { class: "muted" }, rates.length ? `last: ${rates[rates.length - 1]} per ${REFRESH_MS / 1000} s`
+          "aria-label": `completed (blue) and failed (red) tasks per ${REFRESH_MS / 1000} s since this page opened` }),
+        h("p", { class: "muted" }, done.length
+          ? `now: ${done[done.length - 1]} completed, ${failed[failed.length - 1]} failed (since this page opened)`
           : "measuring…")),
       h("section", { class: "card" }, h("h3", {}, "This node"), kv([
         ["Ready", node.ready ? "yes" : "no"], ["Leader", node.leader ? "this node" : String(node.leader_id ?? "none")],
@@ -92,9 +109,13 @@ async function overviewPage(view) {
         ["Largest lag", Math.max(0, ...Object.values(cluster.replication || {}).map((r) => r.lag))],
       ]), h("a", { href: "#/cluster" }, "Members →")) : null));
   const svg = view.querySelector("svg.spark");
-  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-  line.setAttribute("points", sparkline(rates, 200, 44));
-  svg.append(line);
+  const top = Math.max(1, ...done, ...failed);
+  for (const [values, cls] of [[done, "done"], [failed, "failed"]]) {
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    line.setAttribute("points", sparkline(values, 200, 44, top));
+    line.setAttribute("class", cls);
+    svg.append(line);
+  }
   timer = setTimeout(() => route(), REFRESH_MS);
 }
 

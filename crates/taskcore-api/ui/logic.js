@@ -174,10 +174,10 @@ export function errorInWords(status, body) {
   }
 }
 
-/** Points for a sparkline of `values` in a `width` × `height` box. */
-export function sparkline(values, width, height) {
+/** Points for a sparkline of `values` in a `width` × `height` box, `max` at the top (by
+ * default the largest value: several lines on one chart share one). */
+export function sparkline(values, width, height, max = Math.max(1, ...values)) {
   if (!values.length) return "";
-  const max = Math.max(1, ...values);
   const step = values.length > 1 ? width / (values.length - 1) : 0;
   return values
     .map((v, i) => `${(i * step).toFixed(1)},${(height - (v / max) * height).toFixed(1)}`)

@@ -85,4 +85,5 @@ test("contract errors read as words", () => {
 test("a sparkline spans its box", () => {
   assert.equal(sparkline([0, 5, 10], 100, 20), "0.0,20.0 50.0,10.0 100.0,0.0");
   assert.equal(sparkline([], 100, 20), "");
+  assert.equal(sparkline([0, 5], 100, 20, 20), "0.0,20.0 100.0,15.0", "a shared top");
 });
