@@ -79,7 +79,7 @@ async function overviewPage(view) {
   show(view, 
     h("h1", {}, "Overview"),
     h("div", { class: "cards" }, PRIORITIES.map((p, i) => h("section", { class: "card", "aria-label": `${p} queue` },
-      h("h3", {}, p), kv([
+      h("h3", {}, p[0].toUpperCase() + p.slice(1)), kv([
         ["Pending", stats.queues[p].pending], ["Running", stats.queues[p].running],
         ["Oldest pending", oldest[i] ? ago(oldest[i]).replace(" ago", "") : "—"],
         ["Created today", stats.queues[p].total_today],
