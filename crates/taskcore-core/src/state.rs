@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::validate::MAX_CONTEXT_BYTES;
 use crate::{
     digest, merge_patch, AttemptOutcome, BrandId, BrandRef, Command, CreateTask, FieldErrors,
-    IdempotencyRecord, Index, Json, Outcome, PeriodicId, PeriodicTask, Proposal, Records, Refusal,
+    IdempotencyRecord, Index, Outcome, PeriodicId, PeriodicTask, Proposal, Records, Refusal,
     RetryTask, Status, StorageFault, Task, TaskId, Timestamp, UpdateTask,
 };
 
@@ -447,12 +447,10 @@ impl TaskState {
         task.completed_at = None;
         task.cancelled_at = None;
         if r.reset_progress {
+            // The contract: progress back to 0 and the checkpoint dropped (no empty one left
+            // behind with a `checkpointed_at`).
             task.progress_percentage = 0;
-            if let Some(job) = &mut task.persistent_job {
-                job.progress_percentage = 0;
-                job.can_resume = false;
-                job.checkpoint = Json::empty_object();
-            }
+            task.persistent_job = None;
         }
         if r.clear_errors {
             task.error_message = None;

@@ -230,8 +230,8 @@ pub struct ListArgs {
     /// Search terms.
     #[arg(long)]
     pub search: Option<String>,
-    /// Comma list of ordering fields (`-` for descending).
-    #[arg(long)]
+    /// Comma list of ordering fields (`-` for descending: `--ordering -priority` works).
+    #[arg(long, allow_hyphen_values = true)]
     pub ordering: Option<String>,
     /// Page number.
     #[arg(long)]

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::{IdempotencyClaim, Priority, RetryTask, TaskQuery, UserRef};
+use crate::{IdempotencyClaim, Json, Priority, RetryTask, TaskQuery, UserRef};
 
 mod props;
 
@@ -435,4 +435,37 @@ fn restore_rebuilds_an_equal_index() {
         w.state.index().query(&TaskQuery::all(1))
     );
     assert_eq!(restored.index().len(), 3);
+}
+
+#[test]
+fn a_retry_that_resets_progress_drops_the_checkpoint_and_one_that_does_not_keeps_it() {
+    let mut w = World::new();
+    let t = w.create(1);
+    for reset in [false, true] {
+        let mut f = w.force(t.id, Status::Failed);
+        f.persistent_job = Some(crate::PersistentJob {
+            progress_percentage: 40,
+            can_resume: true,
+            checkpoint: crate::Json(serde_json::json!({"page": 4})),
+            checkpointed_at: f.updated_at,
+        });
+        w.rec.put_task(&f);
+        let retry = RetryTask {
+            id: t.id,
+            brand: 1,
+            reset_progress: reset,
+            clear_errors: true,
+            new_priority: None,
+        };
+        let Outcome::Retried(r) = w.run(Command::Retry(retry)) else {
+            panic!()
+        };
+        if reset {
+            assert_eq!(r.persistent_job, None, "the checkpoint is dropped");
+        } else {
+            let job = r.persistent_job.expect("kept");
+            assert_eq!(job.checkpoint.0, serde_json::json!({"page": 4}));
+            assert!(job.can_resume);
+        }
+    }
 }

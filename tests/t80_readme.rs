@@ -1,0 +1,69 @@
+//! The README's `taskctl` commands work as written: each line of its taskctl block runs, in
+//! order, against a real node (with the example ids replaced by real ones).
+
+mod common;
+
+use std::process::Command;
+
+use common::{bin_dir, binary, token_with_roles, Node};
+
+fn readme_taskctl_lines() -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("\n## taskctl\n")
+        .nth(1)
+        .expect("the README has a taskctl section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a shell block");
+    block
+        .lines()
+        .filter(|l| l.starts_with("taskctl "))
+        .map(|l| l.split("  #").next().unwrap_or(l).trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_taskctl_command_of_the_readme_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("data"));
+    let token = token_with_roles(&["admin"]);
+    binary("taskctl");
+    let path = format!(
+        "{}:{}",
+        bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |line: &str| {
+        let out = Command::new("bash")
+            .args(["-c", line])
+            .env("PATH", &path)
+            .env("TASKCORE_URL", &node.url)
+            .env("TASKCORE_TOKEN", &token)
+            .env("TASKCORE_BRAND", "9")
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "`{line}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let lines = readme_taskctl_lines();
+    assert!(lines.len() >= 10, "{lines:?}");
+    let created = run("taskctl --json tasks create --type data_export");
+    let task: serde_json::Value = serde_json::from_str(&created).expect("JSON");
+    let (id, task_id) = (
+        task["id"].to_string(),
+        task["task_id"].as_str().unwrap().to_owned(),
+    );
+    for line in lines {
+        let line = line
+            .replace("task_abc123def456", &task_id)
+            .replace(" 12", &format!(" {id}"));
+        run(&line);
+    }
+}
