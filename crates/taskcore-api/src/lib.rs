@@ -25,6 +25,7 @@ use taskcore_cluster::ClusterHandle;
 use taskcore_core::TaskTypes;
 use taskcore_scheduler::SchedulerHandle;
 use tokio::sync::watch;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
@@ -112,6 +113,17 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
 }
 
+/// The span of one request: method, path and request id (at most 64 characters of it).
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let id: String = id.chars().take(64).collect();
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
 /// The whole contract as one router, ready to serve or to `oneshot` in tests.
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -129,7 +141,15 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::Extension(metrics::RequestMetrics::default()))
         // Failures are logged once, by `ApiError`, at the level they deserve.
-        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+        )
+        // Every answer carries the request's `x-request-id` (the caller's, or a new UUID), and
+        // every log line of the request names it.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // Outermost: whatever a handler left of a body is read before the answer leaves.
         .layer(axum::middleware::from_fn(drain::drain_unread))
         .with_state(state)

@@ -106,3 +106,25 @@ async fn status_gives_the_same_figures_as_json_without_a_token() {
     assert_eq!(s.attempts["leased"], 0);
     assert!(s.last_applied >= 2);
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_a_given_one_is_kept() {
+    let h = Harness::new().await;
+    let r = h.get("/tasks/").send().await;
+    let id = r
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("an x-request-id")
+        .to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let again = h.get("/tasks/").send().await;
+    assert_ne!(again.headers.get("x-request-id").unwrap(), id.as_str());
+    let given = h
+        .get("/tasks/999/")
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await;
+    assert_eq!(given.status, StatusCode::NOT_FOUND);
+    assert_eq!(given.headers.get("x-request-id").unwrap(), "trace-me-42");
+}
