@@ -67,3 +67,57 @@ fn every_taskctl_command_of_the_readme_runs() {
         run(&line);
     }
 }
+
+fn taskctl(args: &[&str]) -> std::process::Output {
+    Command::new(binary("taskctl"))
+        .args(args)
+        .output()
+        .expect("taskctl runs")
+}
+
+#[test]
+fn completions_and_man_pages_are_printed_and_values_are_checked_locally() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = taskctl(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("tasks") && script.contains("periodic"),
+            "{shell}"
+        );
+        assert!(
+            script.contains("critical"),
+            "{shell}: priorities are completed"
+        );
+    }
+    let bash = taskctl(&["completions", "bash"]);
+    let check = Command::new("bash")
+        .args(["-n", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(&bash.stdout)?;
+            child.wait()
+        })
+        .expect("bash -n runs");
+    assert!(check.success(), "the bash script parses");
+    let man = taskctl(&["man"]);
+    assert!(String::from_utf8_lossy(&man.stdout).contains(".TH taskctl 1"));
+    let node_man = Command::new(binary("taskcore"))
+        .arg("man")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&node_man.stdout).contains(".TH taskcore 1"));
+    // A value outside the contract's choices is refused before any request is sent.
+    let bad = taskctl(&[
+        "--server",
+        "http://127.0.0.1:9",
+        "tasks",
+        "list",
+        "--status",
+        "pending,nope",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("possible values"));
+}

@@ -68,11 +68,28 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         shutdown_grace_seconds: u64,
     },
+    /// Print a shell completion script (`taskcore completions zsh > _taskcore`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (`taskcore man > taskcore.1`).
+    Man,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "taskcore", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            Ok(())
+        }
         Command::Serve {
             config,
             node_id,

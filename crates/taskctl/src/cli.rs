@@ -2,6 +2,34 @@
 
 use clap::{Args, Parser, Subcommand};
 
+/// The statuses, checked and completed locally.
+pub const STATUSES: [&str; 5] = ["pending", "running", "completed", "failed", "cancelled"];
+/// The priorities, checked and completed locally.
+pub const PRIORITIES: [&str; 4] = ["low", "normal", "high", "critical"];
+/// The ordering fields, ascending and descending.
+pub const ORDERINGS: [&str; 20] = [
+    "id",
+    "-id",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "started_at",
+    "-started_at",
+    "completed_at",
+    "-completed_at",
+    "scheduled_for",
+    "-scheduled_for",
+    "priority",
+    "-priority",
+    "status",
+    "-status",
+    "task_type",
+    "-task_type",
+    "progress_percentage",
+    "-progress_percentage",
+];
+
 /// Administer Task Core and work with its tasks.
 #[derive(Parser, Debug)]
 #[command(name = "taskctl", version)]
@@ -48,6 +76,13 @@ pub enum Command {
     /// The node at `--server` (no token needed).
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Print a shell completion script (`taskctl completions bash > /etc/bash_completion.d/taskctl`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (`taskctl man > taskctl.1`).
+    Man,
 }
 
 /// `taskctl node …`.
@@ -112,7 +147,7 @@ pub struct PeriodicCreateArgs {
     #[arg(long)]
     pub timezone: Option<String>,
     /// low, normal, high or critical.
-    #[arg(long)]
+    #[arg(long, value_parser = PRIORITIES)]
     pub priority: Option<String>,
     /// Description of its tasks.
     #[arg(long)]
@@ -219,11 +254,11 @@ pub enum TasksCommand {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// Comma list of statuses.
-    #[arg(long)]
-    pub status: Option<String>,
+    #[arg(long, value_delimiter = ',', value_parser = STATUSES)]
+    pub status: Vec<String>,
     /// Comma list of priorities.
-    #[arg(long)]
-    pub priority: Option<String>,
+    #[arg(long, value_delimiter = ',', value_parser = PRIORITIES)]
+    pub priority: Vec<String>,
     /// Comma list of task types.
     #[arg(long = "type")]
     pub task_type: Option<String>,
@@ -231,8 +266,8 @@ pub struct ListArgs {
     #[arg(long)]
     pub search: Option<String>,
     /// Comma list of ordering fields (`-` for descending: `--ordering -priority` works).
-    #[arg(long, allow_hyphen_values = true)]
-    pub ordering: Option<String>,
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, value_parser = ORDERINGS)]
+    pub ordering: Vec<String>,
     /// Page number.
     #[arg(long)]
     pub page: Option<u64>,
@@ -248,7 +283,7 @@ pub struct CreateArgs {
     #[arg(long = "type")]
     pub task_type: String,
     /// Priority.
-    #[arg(long)]
+    #[arg(long, value_parser = PRIORITIES)]
     pub priority: Option<String>,
     /// Description.
     #[arg(long)]
@@ -282,7 +317,7 @@ pub struct RetryArgs {
     #[arg(long)]
     pub keep_errors: bool,
     /// A new priority.
-    #[arg(long)]
+    #[arg(long, value_parser = PRIORITIES)]
     pub priority: Option<String>,
 }
 

@@ -14,6 +14,16 @@ use crate::table;
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "taskctl", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            return Ok(());
+        }
         Command::Token(args) => {
             println!("{}", mint(&args)?);
             return Ok(());
@@ -30,7 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .context("no token: pass --token or set TASKCORE_TOKEN")?;
     let client = Client::new(&cli.server, &token).with_brand(cli.brand);
     match cli.command {
-        Command::Token(_) | Command::Node(_) => Ok(()),
+        Command::Token(_) | Command::Node(_) | Command::Completions { .. } | Command::Man => Ok(()),
         Command::Tasks(cmd) => tasks(&client, cmd, cli.json).await,
         Command::Stats(cmd) => stats(&client, cmd, cli.json).await,
         Command::Cluster(cmd) => crate::cluster::run(&client, cmd, cli.json).await,
@@ -155,12 +165,14 @@ async fn tasks(client: &Client, cmd: TasksCommand, as_json: bool) -> anyhow::Res
 async fn list(client: &Client, a: ListArgs, as_json: bool) -> anyhow::Result<()> {
     let page = a.page.map(|p| p.to_string());
     let page_size = a.page_size.map(|p| p.to_string());
+    let list = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
+    let (status, priorities, ordering) = (list(&a.status), list(&a.priority), list(&a.ordering));
     let pairs = [
-        ("status", a.status.as_deref()),
-        ("priority", a.priority.as_deref()),
+        ("status", status.as_deref()),
+        ("priority", priorities.as_deref()),
         ("task_type", a.task_type.as_deref()),
         ("search", a.search.as_deref()),
-        ("ordering", a.ordering.as_deref()),
+        ("ordering", ordering.as_deref()),
         ("page", page.as_deref()),
         ("page_size", page_size.as_deref()),
     ];
