@@ -133,7 +133,7 @@ async fn tasks(client: &Client, cmd: TasksCommand, as_json: bool) -> anyhow::Res
             if as_json {
                 return print_json(&t);
             }
-            println!("{}", serde_json::to_string_pretty(&t)?);
+            print!("{}", crate::detail::task(&t));
             Ok(())
         }
         TasksCommand::Create(args) => create(client, args, as_json).await,

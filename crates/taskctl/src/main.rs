@@ -3,6 +3,7 @@
 mod cli;
 mod cluster;
 mod commands;
+mod detail;
 mod node;
 mod periodic;
 mod table;
