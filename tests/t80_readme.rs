@@ -61,7 +61,10 @@ fn every_taskctl_command_of_the_readme_runs() {
         task["task_id"].as_str().unwrap().to_owned(),
     );
     let view = run(&format!("taskctl tasks get {task_id}"));
-    assert!(view.starts_with(&format!("task             {task_id} (id {id})")), "{view}");
+    assert!(
+        view.starts_with(&format!("task             {task_id} (id {id})")),
+        "{view}"
+    );
     assert!(view.contains("\nstatus           pending\n"), "{view}");
     for line in lines {
         let line = line

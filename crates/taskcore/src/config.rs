@@ -1,4 +1,5 @@
-//! Node configuration: a TOML file, then environment overrides, then command-line flags.
+//! Node configuration: a TOML file, then the environment (every key, see `env_config`), then
+//! command-line flags.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -244,10 +245,14 @@ impl NodeConfig {
     /// # Errors
     /// An unreadable or invalid file, an unusable key, or no JWT secret outside `--dev`.
     pub fn resolve(flags: &Overrides) -> anyhow::Result<Self> {
-        let file = match &flags.config {
+        let mut table = match &flags.config {
             Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+            None => toml::Table::new(),
         };
+        crate::env_config::overlay(&mut table, env)?;
+        let file: FileConfig = table
+            .try_into()
+            .context("invalid configuration (file and TASKCORE_ environment)")?;
         let auth = resolve_auth(&file.auth)?;
         if !flags.dev && auth.hs256_secret.is_none() && auth.public_key.is_none() {
             bail!(
@@ -255,7 +260,7 @@ impl NodeConfig {
                  TASKCORE_JWT_SECRET in the environment (or start with --dev for a local node)"
             );
         }
-        let cluster_secret = env("TASKCORE_CLUSTER_SECRET").or(file.cluster_secret);
+        let cluster_secret = file.cluster_secret;
         if !flags.dev && cluster_secret.is_none() {
             bail!(
                 "no cluster secret configured: set cluster_secret in the configuration file or \
@@ -322,7 +327,7 @@ impl NodeConfig {
         {
             bail!("periodic.max_per_brand must be from 1 to 10,000");
         }
-        let log_format = env("TASKCORE_LOG_FORMAT").or(file.log.format);
+        let log_format = file.log.format;
         Ok(NodeConfig {
             node_id: flags.node_id.or(file.node_id).unwrap_or(1),
             http_addr: flags
@@ -348,15 +353,16 @@ impl NodeConfig {
             http,
             periodic: file.periodic,
             dev: flags.dev,
-            log_filter: env("TASKCORE_LOG")
-                .or(file.log.filter)
+            log_filter: file
+                .log
+                .filter
                 .unwrap_or_else(|| "info,openraft=warn".into()),
             log_json: log_format.as_deref() == Some("json"),
         })
     }
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+fn read_file(path: &Path) -> anyhow::Result<toml::Table> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
@@ -377,7 +383,7 @@ fn resolve_auth(section: &AuthSection) -> anyhow::Result<AuthConfig> {
         }
     };
     Ok(AuthConfig {
-        hs256_secret: env("TASKCORE_JWT_SECRET").or_else(|| section.jwt_secret.clone()),
+        hs256_secret: section.jwt_secret.clone(),
         public_key,
         issuer: section.issuer.clone(),
         audience: section.audience.clone(),

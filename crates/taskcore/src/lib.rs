@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod dev;
+pub mod env_config;
 pub mod logging;
 pub mod secrets;
 pub mod serve;
