@@ -10,5 +10,6 @@ cd "$(dirname "$0")/.."
 cargo test --workspace
 scripts/python.sh
 scripts/dashboard.sh
+scripts/packaging.sh
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 scripts/schemathesis.sh "${SCHEMATHESIS_SECONDS:-120}"

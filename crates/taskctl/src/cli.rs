@@ -90,6 +90,8 @@ pub enum Command {
 pub enum NodeCommand {
     /// Health, readiness, Raft position, queues, leases and attempt counts of the node.
     Status,
+    /// Exit 0 when the node is ready to serve, 1 otherwise (a container health check).
+    Ready,
 }
 
 /// `taskctl periodic …`.

@@ -52,6 +52,14 @@ pub async fn run(client: &Client, cmd: NodeCommand, as_json: bool) -> anyhow::Re
             }
             Ok(())
         }
+        NodeCommand::Ready => {
+            if client.ready().await? {
+                println!("ready");
+                Ok(())
+            } else {
+                anyhow::bail!("{} is not ready", client.base())
+            }
+        }
     }
 }
 
