@@ -177,8 +177,11 @@ impl Node {
             let line = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("the node announces itself within 30 s");
-            if let Some(rest) = line.strip_prefix("taskcore: listening on http://") {
-                // "taskcore: listening on http://HTTP (raft RAFT)"
+            let announced = line
+                .strip_prefix("taskcore: listening on ")
+                .and_then(|rest| rest.split_once("://"));
+            if let Some((scheme, rest)) = announced {
+                // "taskcore: listening on http://HTTP (raft RAFT)" (or https)
                 let mut words = rest.split_whitespace();
                 let http = words.next().unwrap_or_default().to_owned();
                 let raft = words
@@ -186,7 +189,7 @@ impl Node {
                     .unwrap_or_default()
                     .trim_end_matches(')')
                     .to_owned();
-                node.url = format!("http://{http}");
+                node.url = format!("{scheme}://{http}");
                 node.launch.http_addr = http;
                 node.launch.raft_addr = raft;
             }

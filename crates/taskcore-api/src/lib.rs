@@ -16,6 +16,7 @@ mod openapi;
 mod render;
 pub mod routes;
 mod server;
+pub mod tls;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -51,6 +51,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
+    tls: Option<crate::tls::TlsFiles>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -89,13 +90,44 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        connections.spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "HTTP connection ended");
+        match &tls {
+            None => {
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                connections.spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "HTTP connection ended");
+                    }
+                    drop(permit);
+                });
             }
-            drop(permit);
-        });
+            Some(files) => {
+                // The handshake runs in the connection's task, bounded like a request head, so
+                // a slow or silent client never holds up the accept loop.
+                let acceptor = tokio_rustls::TlsAcceptor::from(files.config());
+                let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let handshake_timeout = limits.header_read_timeout;
+                connections.spawn(async move {
+                    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "no TLS handshake in time");
+                            return;
+                        }
+                    };
+                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(tls), service));
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "HTTPS connection ended");
+                    }
+                    drop(permit);
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())

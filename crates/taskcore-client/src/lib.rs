@@ -60,12 +60,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the node at `base` (such as `http://127.0.0.1:8080`) with a bearer token.
+    /// A client of the node at `base` (`http://…`, or `https://…` verified against the
+    /// public web roots) with a bearer token.
     pub fn new(base: &str, token: &str) -> Self {
-        // Idle connections are dropped before a node's own idle timeout (30 s by default) can
-        // close one under a request being sent.
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(std::time::Duration::from_secs(15))
+        let http = Self::builder()
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Client {
@@ -74,6 +72,34 @@ impl Client {
             token: token.to_owned(),
             brand: None,
         }
+    }
+
+    fn builder() -> reqwest::ClientBuilder {
+        // Idle connections are dropped before a node's own idle timeout (30 s by default) can
+        // close one under a request being sent.
+        reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(15))
+    }
+
+    /// The same client trusting the certificate authorities of `pem` (a cluster's own CA) for
+    /// `https://` nodes, in addition to the public web roots.
+    ///
+    /// # Errors
+    /// [`ClientError::Transport`] when `pem` holds no usable certificate.
+    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self, ClientError> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ClientError::Transport(format!("the CA file: {e}")))?;
+        if certs.is_empty() {
+            return Err(ClientError::Transport(
+                "the CA file holds no PEM certificate".into(),
+            ));
+        }
+        let builder = certs
+            .into_iter()
+            .fold(Self::builder(), |b, c| b.add_root_certificate(c));
+        self.http = builder
+            .build()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(self)
     }
 
     /// The same client acting on a brand (`X-Brand-ID`).

@@ -36,6 +36,8 @@ pub struct WorkerConfig {
     pub wait_seconds: u32,
     /// On shutdown, how long running attempts may take to finish before they are given back.
     pub shutdown_grace: Duration,
+    /// Certificate authorities (PEM) to trust for `https://` nodes, beyond the public roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl WorkerConfig {
@@ -48,6 +50,7 @@ impl WorkerConfig {
             concurrency: 4,
             wait_seconds: 5,
             shutdown_grace: Duration::from_secs(30),
+            ca_pem: None,
         }
     }
 }
@@ -93,7 +96,11 @@ impl Worker {
         });
         let (give_back_tx, give_back) = watch::channel(false);
         let shared = Arc::new(Shared {
-            servers: Servers::new(&self.config.servers, &self.config.token),
+            servers: Servers::new(
+                &self.config.servers,
+                &self.config.token,
+                self.config.ca_pem.as_deref(),
+            ),
             give_back,
         });
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));

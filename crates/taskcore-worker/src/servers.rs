@@ -24,9 +24,20 @@ pub(crate) fn try_elsewhere(e: &ClientError) -> bool {
 }
 
 impl Servers {
-    /// The nodes at these base URLs, with one token. At least one URL is needed.
-    pub fn new(urls: &[String], token: &str) -> Self {
-        let clients: Vec<Client> = urls.iter().map(|u| Client::new(u, token)).collect();
+    /// The nodes at these base URLs, with one token, trusting `ca_pem`'s authorities for
+    /// `https://` URLs. At least one URL is needed.
+    pub fn new(urls: &[String], token: &str, ca_pem: Option<&[u8]>) -> Self {
+        let client = |u: &String| {
+            let plain = Client::new(u, token);
+            match ca_pem {
+                None => plain,
+                Some(pem) => plain.clone().with_ca_pem(pem).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "the CA is not usable; only the public roots are trusted");
+                    plain
+                }),
+            }
+        };
+        let clients: Vec<Client> = urls.iter().map(client).collect();
         Servers {
             clients: clients.into(),
             current: Arc::default(),

@@ -51,6 +51,19 @@ pub struct FileConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
+    /// `[tls]`: HTTPS on the client port.
+    #[serde(default)]
+    pub tls: TlsSection,
+}
+
+/// `[tls]`: HTTPS on the client port, from PEM files (reloaded on SIGHUP and on change).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The certificate chain, leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[auth]`.
@@ -226,6 +239,8 @@ pub struct NodeConfig {
     pub http: HttpSection,
     /// Limits on periodic tasks.
     pub periodic: PeriodicSection,
+    /// HTTPS on the client port: the certificate chain and key files.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// Development mode: one node, a printed token.
     pub dev: bool,
     /// Tracing filter.
@@ -328,6 +343,11 @@ impl NodeConfig {
             bail!("periodic.max_per_brand must be from 1 to 10,000");
         }
         let log_format = file.log.format;
+        let tls = match (file.tls.cert_file, file.tls.key_file) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((cert, key)),
+            _ => bail!("tls.cert_file and tls.key_file go together: set both or neither"),
+        };
         Ok(NodeConfig {
             node_id: flags.node_id.or(file.node_id).unwrap_or(1),
             http_addr: flags
@@ -352,6 +372,7 @@ impl NodeConfig {
             retention: file.retention,
             http,
             periodic: file.periodic,
+            tls,
             dev: flags.dev,
             log_filter: file
                 .log

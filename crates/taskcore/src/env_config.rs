@@ -107,6 +107,8 @@ pub const KEYS: &[(&str, Kind, &str)] = &[
     ),
     ("log.filter", Kind::Str, "tracing filter"),
     ("log.format", Kind::Str, "text or json"),
+    ("tls.cert_file", Kind::Str, "HTTPS certificate chain (PEM)"),
+    ("tls.key_file", Kind::Str, "HTTPS private key (PEM)"),
 ];
 
 /// Names kept from earlier versions, for the same keys.

@@ -67,6 +67,9 @@ enum Command {
         /// At shutdown, seconds running attempts get to finish before they are given back.
         #[arg(long, default_value_t = 30)]
         shutdown_grace_seconds: u64,
+        /// Certificate authorities (PEM) to trust for `https://` nodes (a cluster's own CA).
+        #[arg(long, env = "TASKCORE_CA_FILE")]
+        ca_file: Option<PathBuf>,
     },
     /// Print a shell completion script (`taskcore completions zsh > _taskcore`).
     Completions {
@@ -120,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             worker_id,
             wait_seconds,
             shutdown_grace_seconds,
+            ca_file,
         } => {
             let filter = std::env::var("TASKCORE_LOG").unwrap_or_else(|_| "info".into());
             let json = std::env::var("TASKCORE_LOG_FORMAT").is_ok_and(|f| f == "json");
@@ -132,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
                 worker_id,
                 wait_seconds,
                 shutdown_grace_seconds,
+                ca_file,
             };
             taskcore::worker::run(args, shutdown_signal()).await
         }

@@ -112,7 +112,16 @@ pub async fn run(
             let _ = worker.await;
         }
     };
-    taskcore_api::serve(http, app(state), config.http.limits(), stopping).await?;
+    let tls = match &config.tls {
+        None => None,
+        Some((cert, key)) => {
+            let files = taskcore_api::tls::TlsFiles::open(cert, key)
+                .context("cannot use the TLS certificate and key")?;
+            tls_reloads(files.clone());
+            Some(files)
+        }
+    };
+    taskcore_api::serve(http, app(state), config.http.limits(), tls, stopping).await?;
     tracing::info!("shutting down: stopping the scheduler, raft, and flushing the store");
     scheduler.shutdown().await;
     guard.shutdown().await;
@@ -236,11 +245,33 @@ fn cluster_config(config: &NodeConfig, addr: NodeAddr, secret: &str) -> ClusterC
 
 /// Prints where the node listens (a line tests and scripts wait for) and, in dev mode, how to
 /// use it.
+/// Reloads the certificate on SIGHUP and when its files change (for the process's life).
+fn tls_reloads(files: taskcore_api::tls::TlsFiles) {
+    tokio::spawn(files.clone().watch());
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("no SIGHUP handler: the certificate reloads only when its files change");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if let Err(e) = files.reload() {
+                tracing::error!(error = %e, "SIGHUP: the TLS files cannot be used; the previous certificate stays");
+            }
+        }
+    });
+}
+
 fn announce(config: &NodeConfig, addr: &NodeAddr, token: Option<&str>) {
     let mut out = std::io::stdout().lock();
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let _ = writeln!(
         out,
-        "taskcore: listening on http://{} (raft {})",
+        "taskcore: listening on {scheme}://{} (raft {})",
         addr.http_addr, addr.raft_addr
     );
     if let Some(token) = token {

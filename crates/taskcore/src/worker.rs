@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use taskcore_worker::{handler_from_spec, Worker, WorkerConfig};
 
 /// The command line of `taskcore worker`, resolved.
@@ -23,6 +23,8 @@ pub struct WorkerArgs {
     pub wait_seconds: u32,
     /// Seconds running attempts get to finish at shutdown.
     pub shutdown_grace_seconds: u64,
+    /// A PEM file of certificate authorities to trust for `https://` nodes.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Builds the worker the arguments describe.
@@ -49,6 +51,14 @@ pub fn build(args: &WorkerArgs) -> anyhow::Result<Worker> {
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_seconds);
     if let Some(id) = &args.worker_id {
         config.worker_id = id.clone();
+    }
+    if let Some(path) = &args.ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+        taskcore_client::Client::new("https://localhost", "")
+            .with_ca_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config.ca_pem = Some(pem);
     }
     let mut worker = Worker::new(config);
     for spec in &args.handlers {

@@ -51,6 +51,9 @@ pub struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Certificate authorities (PEM) to trust for an `https://` server (a cluster's own CA).
+    #[arg(long, env = "TASKCORE_CA_FILE", global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

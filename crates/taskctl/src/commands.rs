@@ -29,7 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Node(cmd) => {
-            let client = Client::new(&cli.server, "");
+            let client = client(&cli.server, cli.ca_file.as_deref(), "")?;
             return crate::node::run(&client, cmd, cli.json).await;
         }
         _ => {}
@@ -38,7 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .token
         .clone()
         .context("no token: pass --token or set TASKCORE_TOKEN")?;
-    let client = Client::new(&cli.server, &token).with_brand(cli.brand);
+    let client = client(&cli.server, cli.ca_file.as_deref(), &token)?.with_brand(cli.brand);
     match cli.command {
         Command::Token(_) | Command::Node(_) | Command::Completions { .. } | Command::Man => Ok(()),
         Command::Tasks(cmd) => tasks(&client, cmd, cli.json).await,
@@ -46,6 +46,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(cmd) => crate::cluster::run(&client, cmd, cli.json).await,
         Command::Periodic(cmd) => crate::periodic::run(&client, cmd, cli.json).await,
     }
+}
+
+/// A client of `--server`, trusting `--ca-file` when given.
+fn client(server: &str, ca_file: Option<&std::path::Path>, token: &str) -> anyhow::Result<Client> {
+    let plain = Client::new(server, token);
+    let Some(path) = ca_file else {
+        return Ok(plain);
+    };
+    let pem = std::fs::read(path)
+        .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+    plain
+        .with_ca_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn mint(args: &TokenArgs) -> anyhow::Result<String> {

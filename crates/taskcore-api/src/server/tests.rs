@@ -18,7 +18,7 @@ async fn start(
     let app = Router::new().route("/", get(|| async { "ok" }));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        serve(listener, app, limits, async {
+        serve(listener, app, limits, None, async {
             let _ = stopped.await;
         })
         .await
