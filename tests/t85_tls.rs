@@ -10,20 +10,78 @@ use std::time::{Duration, Instant};
 
 use common::cluster::task;
 use common::{binary, token, Launch, Node};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use taskcore_client::Client;
 
-/// A CA, and a certificate for localhost and 127.0.0.1 it signed: (ca.pem, cert.pem, key.pem).
-fn pki() -> (String, String, String) {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let leaf =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
-    (ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem())
+/// Runs openssl with these arguments in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, and a certificate for localhost and 127.0.0.1 it signed: (ca.pem, cert.pem, key.pem),
+/// made with the README's openssl commands.
+fn pki(dir: &Path) -> (String, String, String) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-subj", "/CN=node", "-keyout", "node.key", "-out", "node.csr",
+    ]);
+    openssl(dir, &csr);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "node.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "node.pem",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    (read("ca.pem"), read("node.pem"), read("node.key"))
 }
 
 fn install(dir: &Path, (ca, cert, key): &(String, String, String), name: &str) {
@@ -46,7 +104,8 @@ async fn reaches(url: &str, ca: &str) -> bool {
 #[tokio::test]
 async fn the_client_port_speaks_tls_with_a_cluster_ca_and_reloads_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
-    let first = pki();
+    let work = tempfile::tempdir().unwrap();
+    let first = pki(work.path());
     install(dir.path(), &first, "first");
     let config = dir.path().join("node.toml");
     std::fs::write(
@@ -102,7 +161,8 @@ async fn the_client_port_speaks_tls_with_a_cluster_ca_and_reloads_on_sighup() {
     );
 
     // A new certificate from another CA, then SIGHUP: new connections get it.
-    let second = pki();
+    let work = tempfile::tempdir().unwrap();
+    let second = pki(work.path());
     install(dir.path(), &second, "second");
     node.signal(libc::SIGHUP);
     let until = Instant::now() + Duration::from_secs(10);

@@ -30,6 +30,26 @@ fn build_binaries() {
     BUILT.get_or_init(|| {
         let mut cargo = Command::new(env!("CARGO"));
         cargo.args(["build", "--quiet", "-p", "taskcore", "-p", "taskctl"]);
+        // Cargo sets these for the test binary; a build script that watches one (ring's watches
+        // CARGO_MANIFEST_DIR) would rebuild half the tree here, and again at the next
+        // `cargo test`, which runs without them.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            let per_crate = key.starts_with("CARGO_PKG_")
+                || matches!(
+                    key.as_str(),
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "CARGO_RUSTC_CURRENT_DIR"
+                );
+            if per_crate {
+                cargo.env_remove(&key);
+            }
+        }
         if bin_dir().ends_with("release") {
             cargo.arg("--release");
         }

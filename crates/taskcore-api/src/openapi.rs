@@ -12,7 +12,7 @@ use crate::routes::{cluster, ops, periodic, tasks, workers};
     paths(
         tasks::list_tasks, tasks::create_task, tasks::get_task, tasks::put_task, tasks::patch_task,
         tasks::delete_task, tasks::retry_task, tasks::cancel_task, tasks::queue_stats,
-        tasks::type_stats, cluster::status, cluster::init, cluster::add_learner,
+        tasks::type_stats, cluster::status, cluster::backup, cluster::init, cluster::add_learner,
         cluster::change_membership, cluster::remove_node, workers::lease, workers::heartbeat,
         workers::complete, workers::fail, workers::release, ops::healthz, ops::readyz, ops::status,
         periodic::list_periodic,

@@ -124,7 +124,19 @@ impl Client {
         r
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T, ClientError> {
+    /// `GET /cluster/backup/` (admin): the backup file's bytes.
+    ///
+    /// # Errors
+    /// Any [`ClientError`].
+    pub async fn backup(&self) -> Result<Vec<u8>, ClientError> {
+        let (_, bytes) = self
+            .send_raw(self.request(Method::GET, "/cluster/backup/"))
+            .await?;
+        Ok(bytes)
+    }
+
+    /// Sends a request; the status and body of a success, the contract's error otherwise.
+    async fn send_raw(&self, req: RequestBuilder) -> Result<(StatusCode, Vec<u8>), ClientError> {
         let res = req
             .send()
             .await
@@ -146,6 +158,11 @@ impl Client {
                 },
             });
         }
+        Ok((status, bytes.to_vec()))
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T, ClientError> {
+        let (status, bytes) = self.send_raw(req).await?;
         let bytes = if status == StatusCode::NO_CONTENT {
             &b"null"[..]
         } else {

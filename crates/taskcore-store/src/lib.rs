@@ -8,6 +8,7 @@
 //! cluster's peer messages use it too). It depends on `taskcore-core` and nothing else of ours,
 //! and knows nothing of HTTP.
 
+mod backup;
 pub mod codec;
 mod disk_sync;
 mod execution_stats;
@@ -20,6 +21,7 @@ mod state_machine;
 mod storage;
 mod synced_image;
 
+pub use backup::{restore, Restored};
 pub use codec::CodecError;
 pub use disk_sync::DiskSync;
 pub use execution_stats::{DurationHistogram, ExecutionStats, DURATION_BUCKETS};
@@ -55,6 +57,12 @@ pub enum StoreError {
     /// Applying failed earlier; the node refuses further writes until restarted.
     #[error("the state machine stopped after a storage fault: {0}")]
     Stopped(String),
+    /// Not a backup this version can restore.
+    #[error("{0}")]
+    BadBackup(String),
+    /// A restore into a directory that already holds a node's data.
+    #[error("{0} already holds a node's data: restore into a new directory")]
+    NotEmpty(String),
 }
 
 impl From<StoreError> for taskcore_core::StorageFault {

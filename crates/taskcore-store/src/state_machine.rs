@@ -196,6 +196,14 @@ impl StateMachine {
         Ok(self.inner.tree.get(key)?.map(|v| v.to_vec()))
     }
 
+    /// Whether the state machine holds nothing at all.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.inner.tree.is_empty())
+    }
+
     /// Every key and value of the state machine, read consistently (for a snapshot).
     pub(crate) fn export(&self) -> Result<crate::KeyValues, StoreError> {
         let _state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());

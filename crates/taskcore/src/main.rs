@@ -71,6 +71,15 @@ enum Command {
         #[arg(long, env = "TASKCORE_CA_FILE")]
         ca_file: Option<PathBuf>,
     },
+    /// Seed a new node's data directory from a backup (`taskctl backup`); then start it with
+    /// `serve --init` (or join it to new nodes with `cluster init`): it starts a new cluster.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// The new node's data directory (it must not hold a node's data).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Print a shell completion script (`taskcore completions zsh > _taskcore`).
     Completions {
         /// The shell.
@@ -86,6 +95,19 @@ async fn main() -> anyhow::Result<()> {
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "taskcore", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Restore { file, data_dir } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let restored = taskcore_store::restore(&data_dir.join("store"), &bytes)
+                .map_err(|e| anyhow::anyhow!("cannot restore {}: {e}", file.display()))?;
+            println!(
+                "restored {} keys into {}; start it with `taskcore serve --init --data-dir {}`",
+                restored.keys,
+                data_dir.display(),
+                data_dir.display()
+            );
             Ok(())
         }
         Command::Man => {

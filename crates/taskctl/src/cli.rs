@@ -79,6 +79,12 @@ pub enum Command {
     /// The node at `--server` (no token needed).
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Save a consistent backup of the cluster's tasks, periodic tasks and idempotency keys
+    /// (admin token); `taskcore restore FILE --data-dir DIR` seeds a new cluster from it.
+    Backup {
+        /// Where to write it (replaced atomically).
+        file: std::path::PathBuf,
+    },
     /// Print a shell completion script (`taskctl completions bash > /etc/bash_completion.d/taskctl`).
     Completions {
         /// The shell.

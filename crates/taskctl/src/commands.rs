@@ -41,6 +41,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = client(&cli.server, cli.ca_file.as_deref(), &token)?.with_brand(cli.brand);
     match cli.command {
         Command::Token(_) | Command::Node(_) | Command::Completions { .. } | Command::Man => Ok(()),
+        Command::Backup { file } => {
+            let bytes = client.backup().await?;
+            let tmp = file.with_extension("partial");
+            std::fs::write(&tmp, &bytes)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::File::open(&tmp).and_then(|f| f.sync_all())?;
+            std::fs::rename(&tmp, &file)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            println!(
+                "backup of {} bytes written to {}",
+                bytes.len(),
+                file.display()
+            );
+            Ok(())
+        }
         Command::Tasks(cmd) => tasks(&client, cmd, cli.json).await,
         Command::Stats(cmd) => stats(&client, cmd, cli.json).await,
         Command::Cluster(cmd) => crate::cluster::run(&client, cmd, cli.json).await,

@@ -24,6 +24,7 @@ use crate::{ApiError, AppState};
 pub fn routes() -> Router<AppState> {
     let r = Router::new();
     let r = route(r, "/cluster/status/", get(status));
+    let r = route(r, "/cluster/backup/", get(backup));
     let r = route(r, "/cluster/init/", post(init));
     let r = route(r, "/cluster/learners/", post(add_learner));
     let r = route(r, "/cluster/membership/", post(change_membership));
@@ -100,6 +101,34 @@ fn render(s: ClusterStatus) -> ClusterStatusBody {
 async fn changed_status(s: &AppState) -> Result<Json<ClusterStatusBody>, ApiError> {
     s.cluster.read_barrier().await?;
     Ok(Json(render(s.cluster.status())))
+}
+
+/// A backup of every task, periodic task and idempotency key, consistent with every write
+/// acknowledged before the request (`taskctl backup FILE`; `taskcore restore` seeds a new
+/// cluster from it).
+#[utoipa::path(get, path = "/cluster/backup/", tag = "cluster",
+    responses((status = 200, description = "The backup file", content_type = "application/octet-stream"),
+        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn backup(
+    State(s): State<AppState>,
+    _: RequireAdmin,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    s.cluster.read_barrier().await?;
+    let sm = s.cluster.state_machine().clone();
+    let bytes = tokio::task::spawn_blocking(move || sm.backup())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(format!("backup: {e}")))?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "application/octet-stream"),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"taskcore.backup\"",
+        ),
+    ];
+    Ok((headers, bytes).into_response())
 }
 
 /// This node's view of the cluster.
