@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
@@ -45,7 +46,7 @@ fn modified(path: &Path) -> Option<SystemTime> {
 fn load(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
     let cert_pem = read(cert)?;
     let key_pem = read(key)?;
-    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::Invalid(format!("{}: {e}", cert.display())))?;
     if chain.is_empty() {
@@ -54,9 +55,9 @@ fn load(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
             cert.display()
         )));
     }
-    let key_der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| TlsError::Invalid(format!("{}: {e}", key.display())))?
-        .ok_or_else(|| TlsError::Invalid(format!("{}: no PEM private key in it", key.display())))?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        TlsError::Invalid(format!("{}: no usable PEM private key: {e}", key.display()))
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
