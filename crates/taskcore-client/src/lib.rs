@@ -132,11 +132,14 @@ impl Client {
         let (_, bytes) = self
             .send_raw(self.request(Method::GET, "/cluster/backup/"))
             .await?;
-        Ok(bytes)
+        Ok(bytes.as_ref().to_vec())
     }
 
     /// Sends a request; the status and body of a success, the contract's error otherwise.
-    async fn send_raw(&self, req: RequestBuilder) -> Result<(StatusCode, Vec<u8>), ClientError> {
+    async fn send_raw(
+        &self,
+        req: RequestBuilder,
+    ) -> Result<(StatusCode, impl AsRef<[u8]>), ClientError> {
         let res = req
             .send()
             .await
@@ -158,7 +161,7 @@ impl Client {
                 },
             });
         }
-        Ok((status, bytes.to_vec()))
+        Ok((status, bytes))
     }
 
     async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T, ClientError> {
@@ -166,7 +169,7 @@ impl Client {
         let bytes = if status == StatusCode::NO_CONTENT {
             &b"null"[..]
         } else {
-            &bytes[..]
+            bytes.as_ref()
         };
         serde_json::from_slice(bytes).map_err(|e| ClientError::Decode {
             status: status.as_u16(),

@@ -46,10 +46,8 @@ pub(crate) struct Inner {
     committed: Arc<AtomicU64>,
     deadline: Duration,
     clock_ahead: Duration,
-    /// A leader that has heard no quorum for this long cannot serve (the longest election
-    /// timeout: by then the others may have elected another).
-    quorum_silence: Duration,
-    /// The election timeout range.
+    /// The election timeout range. The longest is also how long a leader may go without hearing
+    /// a quorum and still serve: by then the others may have elected another.
     pub(crate) election_timeout: (Duration, Duration),
     /// When a leader was last heard (for pre-votes).
     pub(crate) leader_contact: crate::prevote::LeaderContact,
@@ -119,7 +117,6 @@ impl ClusterHandle {
                 committed,
                 deadline: config.request_deadline,
                 clock_ahead: config.clock_ahead,
-                quorum_silence: config.election_timeout.1,
                 election_timeout: config.election_timeout,
                 leader_contact: crate::prevote::LeaderContact::new(),
                 log,
@@ -248,7 +245,7 @@ impl ClusterHandle {
                     // off is served by the next leader instead of waiting out the deadline.
                     let left = until
                         .saturating_duration_since(Instant::now())
-                        .min(self.inner.quorum_silence)
+                        .min(self.inner.election_timeout.1)
                         .max(LEADER_POLL);
                     if let Ok(PeerResponse::ReadIndex(Ok(index))) = self
                         .inner
@@ -310,7 +307,7 @@ impl ClusterHandle {
         if !leads || alone {
             return true;
         }
-        let silence = u64::try_from(self.inner.quorum_silence.as_millis()).unwrap_or(u64::MAX);
+        let silence = u64::try_from(self.inner.election_timeout.1.as_millis()).unwrap_or(u64::MAX);
         m.millis_since_quorum_ack.is_some_and(|ms| ms <= silence)
     }
 
