@@ -1,6 +1,7 @@
 //! Backup and restore: `taskctl backup` from a live node, `taskcore restore` into a new data
 //! directory, and the new node started from it holds the same tasks (ids, fields, attempts'
-//! outcome), periodic tasks and idempotency keys, and never reuses an id.
+//! outcome), periodic tasks and idempotency keys, and never reuses an id. The restored node is a
+//! new cluster: it and the old one refuse each other as members.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::process::Command;
 use common::cluster::task;
 use common::{binary, token, wait_ready, Launch, Node};
 use taskcore_client::Client;
-use taskcore_wire::{PeriodicTaskRequest, ScheduleBody};
+use taskcore_wire::{LearnerRequest, PeriodicTaskRequest, ScheduleBody};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("runs");
@@ -114,6 +115,33 @@ async fn a_backup_restores_into_a_new_cluster_with_every_task_key_and_id() {
         .await
         .unwrap();
     assert_eq!(status.membership.voters, vec![1]);
+    // The old cluster is still up, with the same secret: neither takes the other as a member,
+    // and the refusal says why.
+    let old_admin = Client::new(&old.url, &admin);
+    let new_admin = Client::new(&new.url, &admin);
+    let old_status = old_admin.cluster_status().await.unwrap();
+    for (client, other) in [(&old_admin, &status), (&new_admin, &old_status)] {
+        let addr = &other.membership.nodes["1"];
+        let refused = client
+            .add_learner(&LearnerRequest {
+                node_id: 2,
+                http_addr: addr.http_addr.clone(),
+                raft_addr: addr.raft_addr.clone(),
+            })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("refused this cluster") && refused.contains("belongs to cluster"),
+            "{refused}"
+        );
+    }
+    let after = old_admin.cluster_status().await.unwrap();
+    assert_eq!(
+        after.membership.learners,
+        Vec::<u64>::new(),
+        "nothing was added"
+    );
     // A file that is not a backup is refused with a clear error.
     std::fs::write(dir.path().join("junk"), b"not a backup").unwrap();
     let junk = Command::new(binary("taskcore"))

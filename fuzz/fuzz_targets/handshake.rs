@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
         let (mut a, mut b) = tokio::io::duplex(64 * 1024);
         let _ = a.write_all(data).await;
         drop(a);
-        let r = taskcore_cluster::handshake::listen(&mut b, "a fuzzing secret of thirty-two bytes").await;
+        let r = taskcore_cluster::handshake::listen(
+            &mut b,
+            &taskcore_cluster::identity::Credentials::new("a fuzzing secret of thirty-two bytes"),
+        )
+        .await;
         assert!(r.is_err(), "a stranger was welcomed");
     });
 });

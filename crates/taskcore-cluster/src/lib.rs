@@ -11,6 +11,7 @@ mod batcher;
 mod clock;
 mod config;
 pub mod handshake;
+pub mod identity;
 mod network;
 mod node;
 mod peer_client;

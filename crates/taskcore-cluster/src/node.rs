@@ -41,7 +41,8 @@ pub(crate) struct Inner {
     pub(crate) node_id: NodeId,
     pub(crate) addr: NodeAddr,
     pub(crate) peers: PeerClient,
-    pub(crate) secret: String,
+    /// The secret and cluster id this node presents to peers.
+    pub(crate) credentials: crate::identity::Credentials,
     batcher: Batcher,
     committed: Arc<AtomicU64>,
     deadline: Duration,
@@ -90,7 +91,15 @@ impl ClusterHandle {
         let committed = log_store.committed_index();
         let state_machine = storage.raft_state_machine().map_err(storage_err)?;
         let log = log_store.clone();
-        let peers = PeerClient::new(&config.secret);
+        let identity = storage
+            .identity()
+            .and_then(crate::identity::Identity::stored)
+            .map_err(storage_err)?;
+        let credentials = crate::identity::Credentials {
+            secret: config.secret.as_str().into(),
+            identity,
+        };
+        let peers = PeerClient::new(credentials.clone());
         let network = PeerNetwork {
             client: peers.clone(),
         };
@@ -112,7 +121,7 @@ impl ClusterHandle {
                 node_id: config.node_id,
                 addr: config.addr.clone(),
                 peers,
-                secret: config.secret.clone(),
+                credentials,
                 batcher,
                 committed,
                 deadline: config.request_deadline,
@@ -339,6 +348,16 @@ impl ClusterHandle {
         if voters.is_empty() {
             voters.insert(self.inner.node_id, self.inner.addr.clone());
         }
+        if self.is_initialized().await? {
+            return Err(ClusterError::AlreadyInitialized);
+        }
+        let cluster = self
+            .inner
+            .credentials
+            .identity
+            .ensure()
+            .map_err(ClusterError::Storage)?;
+        tracing::info!(cluster = %crate::identity::show(&cluster), "initialising a cluster");
         match self.inner.raft.initialize(voters).await {
             Ok(()) => Ok(()),
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
@@ -394,6 +413,19 @@ impl ClusterHandle {
         let raft = &self.inner.raft;
         let result = match req {
             AdminRequest::AddLearner { id, addr } => {
+                // A node of another cluster (or secret, or protocol) is refused at once with
+                // the handshake's reason; one that is not up yet may still come.
+                if let Err(crate::wire::WireError::Refused(why)) = self
+                    .inner
+                    .peers
+                    .probe(&addr.raft_addr, crate::HANDSHAKE_TIMEOUT)
+                    .await
+                {
+                    return Err(ForwardError::Failed(format!(
+                        "node {id} at {} refused this cluster: {why}",
+                        addr.raft_addr
+                    )));
+                }
                 let added = raft.add_learner(id, addr, true).await;
                 if let Ok(resp) = &added {
                     self.wait_caught_up(id, resp.log_id.index).await?;

@@ -34,15 +34,15 @@ pub enum CallError {
 /// A cheap, clonable client of every peer.
 #[derive(Clone)]
 pub struct PeerClient {
-    secret: Arc<str>,
+    me: crate::identity::Credentials,
     idle: Arc<Mutex<HashMap<String, Vec<TcpStream>>>>,
 }
 
 impl PeerClient {
-    /// A client that authenticates with `secret`.
-    pub fn new(secret: &str) -> Self {
+    /// A client that authenticates with `me`.
+    pub fn new(me: crate::identity::Credentials) -> Self {
         PeerClient {
-            secret: secret.into(),
+            me,
             idle: Arc::default(),
         }
     }
@@ -98,7 +98,7 @@ impl PeerClient {
     async fn connect(&self, addr: &str) -> Result<TcpStream, WireError> {
         let mut stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        crate::handshake::dial(&mut stream, &self.secret).await?;
+        crate::handshake::dial(&mut stream, &self.me).await?;
         Ok(stream)
     }
 
@@ -123,6 +123,19 @@ impl PeerClient {
         if conns.len() < IDLE_PER_PEER {
             conns.push(stream);
         }
+    }
+
+    /// Opens an authenticated connection to `addr` and keeps it for the next call.
+    ///
+    /// # Errors
+    /// The peer cannot be reached, or the handshake failed (another secret, another cluster,
+    /// another protocol: [`WireError::Refused`] says which).
+    pub async fn probe(&self, addr: &str, timeout: Duration) -> Result<(), WireError> {
+        let stream = tokio::time::timeout(timeout, self.connect(addr))
+            .await
+            .map_err(|_| WireError::Malformed("no handshake in time".into()))??;
+        self.put_idle(addr, stream);
+        Ok(())
     }
 
     /// Forgets every idle connection to `addr` (after the peer went away).

@@ -56,7 +56,7 @@ async fn connection(
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<(), WireError> {
     stream.set_nodelay(true)?;
-    let handshake = crate::handshake::listen(&mut stream, &node.inner.secret);
+    let handshake = crate::handshake::listen(&mut stream, &node.inner.credentials);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(())) => drop(slot),
         Ok(Err(WireError::Refused(why))) => {

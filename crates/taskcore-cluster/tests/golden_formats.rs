@@ -124,6 +124,9 @@ fn trace_everything() -> Golden {
     g.add::<taskcore_core::Priority>("Priority");
     g.add::<IdempotencyRecord>("IdempotencyRecord");
     g.add::<PeriodicTask>("PeriodicTask");
+    // The peer handshake.
+    g.add::<taskcore_cluster::handshake::Greeting>("Greeting");
+    g.add::<taskcore_cluster::handshake::GreetingReply>("GreetingReply");
     // What peers send each other after the handshake.
     g.add::<PeerRequest>("PeerRequest");
     g.add::<PeerResponse>("PeerResponse");

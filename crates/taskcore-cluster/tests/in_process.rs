@@ -146,7 +146,11 @@ async fn garbage_and_wrong_secrets_on_the_peer_port_harm_nothing() {
     // A peer with the wrong secret is refused: it cannot even get the node to prove itself
     // to it in a way it could use, and the node sends it nothing else.
     let mut s = tokio::net::TcpStream::connect(&raft_addr).await.unwrap();
-    let refused = taskcore_cluster::handshake::dial(&mut s, "wrong").await;
+    let refused = taskcore_cluster::handshake::dial(
+        &mut s,
+        &taskcore_cluster::identity::Credentials::new("wrong"),
+    )
+    .await;
     assert!(
         matches!(refused, Err(taskcore_cluster::wire::WireError::Refused(_))),
         "{refused:?}"

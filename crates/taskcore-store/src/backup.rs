@@ -28,6 +28,8 @@ struct BackupFile {
 pub struct Restored {
     /// Keys written into the state machine.
     pub keys: usize,
+    /// The new cluster's id (the restored node's cluster is a new one).
+    pub cluster: crate::ClusterId,
 }
 
 impl StateMachine {
@@ -74,6 +76,9 @@ pub fn restore(dir: &Path, bytes: &[u8]) -> Result<Restored, StoreError> {
     }
     let keys = file.kvs.len();
     storage.state_machine().import(file.kvs)?;
+    // A new cluster: nodes of the one the backup was taken from are refused as peers.
+    let cluster: crate::ClusterId = rand::random();
+    storage.identity()?.set(cluster)?;
     storage.flush()?;
-    Ok(Restored { keys })
+    Ok(Restored { keys, cluster })
 }

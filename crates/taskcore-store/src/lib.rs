@@ -12,6 +12,7 @@ mod backup;
 pub mod codec;
 mod disk_sync;
 mod execution_stats;
+mod identity;
 mod keys;
 mod log_store;
 mod raft_state_machine;
@@ -25,6 +26,7 @@ pub use backup::{restore, Restored};
 pub use codec::CodecError;
 pub use disk_sync::DiskSync;
 pub use execution_stats::{DurationHistogram, ExecutionStats, DURATION_BUCKETS};
+pub use identity::{ClusterId, IdentityStore};
 pub use log_store::LogStore;
 pub use raft_state_machine::RaftStore;
 pub use state_machine::{LeaseChanges, StateEvent, StateMachine, StateView};
@@ -63,6 +65,9 @@ pub enum StoreError {
     /// A restore into a directory that already holds a node's data.
     #[error("{0} already holds a node's data: restore into a new directory")]
     NotEmpty(String),
+    /// A stored value this version does not understand.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<StoreError> for taskcore_core::StorageFault {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use openraft::{Entry, RaftTypeConfig};
 
-use crate::{DiskSync, LogStore, RaftStore, StateMachine, StoreError};
+use crate::{DiskSync, IdentityStore, LogStore, RaftStore, StateMachine, StoreError};
 
 /// How long opening waits for the directory's lock: a database just closed in this process
 /// releases it when sled's flusher thread has noticed, a moment later.
@@ -91,6 +91,14 @@ impl Storage {
         C: RaftTypeConfig<NodeId = u64>,
     {
         RaftStore::open_in(&self.db, self.state_machine.clone())
+    }
+
+    /// The record of which cluster this node belongs to.
+    ///
+    /// # Errors
+    /// sled cannot open its tree.
+    pub fn identity(&self) -> Result<IdentityStore, StoreError> {
+        IdentityStore::open_in(&self.db, self.sync.clone())
     }
 
     /// Whether this database has never held a Raft log, vote or state (a new node).

@@ -103,9 +103,10 @@ async fn main() -> anyhow::Result<()> {
             let restored = taskcore_store::restore(&data_dir.join("store"), &bytes)
                 .map_err(|e| anyhow::anyhow!("cannot restore {}: {e}", file.display()))?;
             println!(
-                "restored {} keys into {}; start it with `taskcore serve --init --data-dir {}`",
+                "restored {} keys into {} as the new cluster {}; start it with `taskcore serve --init --data-dir {}`",
                 restored.keys,
                 data_dir.display(),
+                taskcore_cluster::identity::show(&restored.cluster),
                 data_dir.display()
             );
             Ok(())
