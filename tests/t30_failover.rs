@@ -118,3 +118,37 @@ async fn no_acknowledged_write_is_lost_while_nodes_are_killed_and_restarted() {
         );
     }
 }
+
+/// A leader that stops gracefully hands leadership over first: by the time its process has
+/// exited, another node already leads, one term later, and takes writes. (Without the handover
+/// the others would still be waiting out an election timeout at that moment.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_leader_hands_leadership_over_before_it_exits() {
+    // The default timing: elections 500–1000 ms after the last heartbeat.
+    let mut c = Cluster::start(3, "").await;
+    for round in 0..2 {
+        let leader = c.leader().await;
+        let term = c.admin_client(leader).cluster_status().await.unwrap().term;
+        c.client(leader)
+            .create_task(&task(&format!("before {round}")), None)
+            .await
+            .unwrap();
+        assert!(c.nodes[leader].terminate(), "a clean exit");
+        let mut leaders = Vec::new();
+        for i in (0..3).filter(|i| *i != leader) {
+            let s = c.admin_client(i).cluster_status().await.unwrap();
+            if s.state == "leader" {
+                leaders.push((i, s.term));
+            }
+        }
+        assert_eq!(leaders.len(), 1, "round {round}: a new leader at once");
+        let (new, new_term) = leaders[0];
+        assert_eq!(new_term, term + 1, "one election, no split vote");
+        c.client(new)
+            .create_task(&task(&format!("after {round}")), None)
+            .await
+            .unwrap();
+        c.nodes[leader].restart();
+        c.wait_ready(leader).await;
+    }
+}

@@ -10,6 +10,7 @@
 mod batcher;
 mod clock;
 mod config;
+mod handover;
 pub mod handshake;
 pub mod identity;
 mod network;

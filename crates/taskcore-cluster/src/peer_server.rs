@@ -105,5 +105,8 @@ async fn answer(node: &ClusterHandle, request: PeerRequest) -> PeerResponse {
         PeerRequest::ReadIndex => PeerResponse::ReadIndex(node.read_index().await),
         PeerRequest::Admin(req) => PeerResponse::Admin(node.admin_here(req).await),
         PeerRequest::PreVote(last) => PeerResponse::PreVote(node.would_vote(last).await),
+        PeerRequest::TimeoutNow { leader, term } => {
+            PeerResponse::TimeoutNow(node.timeout_now(leader, term).await)
+        }
     }
 }

@@ -30,6 +30,8 @@ use crate::{ClusterHandle, NodeId};
 pub(crate) struct LeaderContact {
     epoch: Instant,
     at_ms: AtomicU64,
+    /// The term this node was last seen leading, and since when (within a poll).
+    leading: std::sync::Mutex<Option<(u64, Instant)>>,
 }
 
 impl LeaderContact {
@@ -39,7 +41,24 @@ impl LeaderContact {
         LeaderContact {
             epoch: Instant::now(),
             at_ms: AtomicU64::new(0),
+            leading: std::sync::Mutex::new(None),
         }
+    }
+
+    /// This node leads in `term` (noted the first time it is seen).
+    pub(crate) fn leads(&self, term: u64) {
+        let mut leading = self.leading.lock().unwrap_or_else(|e| e.into_inner());
+        if leading.is_none_or(|(t, _)| t != term) {
+            *leading = Some((term, Instant::now()));
+        }
+    }
+
+    /// How long this node has led in `term`, if it was seen leading in it.
+    pub(crate) fn leading_for(&self, term: u64) -> Option<Duration> {
+        let leading = self.leading.lock().unwrap_or_else(|e| e.into_inner());
+        leading
+            .filter(|(t, _)| *t == term)
+            .map(|(_, at)| at.elapsed())
     }
 
     /// A leader's append or snapshot was accepted, or a vote granted, now.
@@ -145,6 +164,9 @@ pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
             .membership()
             .voter_ids()
             .any(|v| v == node.inner.node_id);
+        if m.state == ServerState::Leader {
+            node.inner.leader_contact.leads(m.current_term);
+        }
         if m.state == ServerState::Leader || !voter || m.running_state.is_err() {
             last_try = Instant::now();
             continue;

@@ -46,6 +46,13 @@ pub enum PeerRequest {
     /// Would the receiver vote now for a candidate with this last log id? (See `prevote`: no
     /// term changes.)
     PreVote(Option<openraft::LogId<NodeId>>),
+    /// The leader hands over (see `handover`): stand for election now.
+    TimeoutNow {
+        /// The leader asking.
+        leader: NodeId,
+        /// Its term.
+        term: u64,
+    },
 }
 
 /// A membership change.
@@ -108,6 +115,8 @@ pub enum PeerResponse {
     Admin(Result<BTreeMap<NodeId, NodeAddr>, ForwardError>),
     /// To `PreVote`.
     PreVote(bool),
+    /// To `TimeoutNow`: whether the receiver stood for election.
+    TimeoutNow(bool),
 }
 
 /// A transport failure.

@@ -18,8 +18,12 @@ use tokio::sync::oneshot;
 use crate::config::NodeConfig;
 use crate::dev;
 
+/// How long a stopping leader tries to hand leadership over before it stops anyway.
+const HAND_OVER_WITHIN: Duration = Duration::from_secs(5);
+
 /// Runs a node until `shutdown` resolves, then stops accepting requests, lets those under way
-/// finish (for at most `http.shutdown_grace_ms`), shuts Raft down and flushes the store.
+/// finish (for at most `http.shutdown_grace_ms`), hands leadership over if it leads, shuts Raft
+/// down and flushes the store.
 ///
 /// # Errors
 /// The data directory cannot be opened, an address cannot be bound, or the keys are unusable.
@@ -89,6 +93,7 @@ pub async fn run(
         },
     );
     let edge = Edge::default();
+    let handing_over = cluster.clone();
     let state = AppState {
         cluster,
         scheduler: scheduler.clone(),
@@ -124,6 +129,11 @@ pub async fn run(
     taskcore_api::serve(http, app(state), config.http.limits(), tls, stopping).await?;
     tracing::info!("shutting down: stopping the scheduler, raft, and flushing the store");
     scheduler.shutdown().await;
+    // A leader hands over before it stops, so that writes pause for an election round trip
+    // rather than an election timeout.
+    if let Some(to) = handing_over.hand_over(HAND_OVER_WITHIN).await {
+        tracing::info!(to, "leadership handed over");
+    }
     guard.shutdown().await;
     storage.flush()?;
     Ok(())
