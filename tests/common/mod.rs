@@ -359,6 +359,7 @@ pub fn taskctl(node: &Node, token: &str, args: &[&str]) -> String {
 pub mod cluster;
 pub mod history;
 pub mod netns;
+pub mod pki;
 pub mod worker;
 pub mod workload;
 

@@ -47,6 +47,8 @@ struct Waiting {
 #[derive(Clone)]
 pub(crate) struct Batcher {
     tx: mpsc::Sender<Waiting>,
+    /// Set when a leader hands over: new writes go to the next leader.
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The encoded size of `cmd`, or why it cannot be proposed.
@@ -68,7 +70,18 @@ impl Batcher {
     pub(crate) fn start(raft: Raft, deadline: Duration) -> (Batcher, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let task = tokio::spawn(run(raft, rx, deadline));
-        (Batcher { tx }, task)
+        let batcher = Batcher {
+            tx,
+            closed: Default::default(),
+        };
+        (batcher, task)
+    }
+
+    /// Takes no new writes from now on (they are answered "not the leader"); those queued are
+    /// still proposed.
+    pub(crate) fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Proposes one command of `bytes` encoded bytes (its [`command_size`]) in the next batch,
@@ -80,6 +93,9 @@ impl Batcher {
         bytes: usize,
         until: tokio::time::Instant,
     ) -> Result<Outcome, ForwardError> {
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(ForwardError::NotLeader(None));
+        }
         let (reply, answer) = oneshot::channel();
         let no_quorum = || {
             ForwardError::Failed(

@@ -27,6 +27,8 @@ pub struct ClusterConfig {
     /// to play a node whose clock runs ahead of the leader's; the time the leader stamps on
     /// proposals never includes it.
     pub clock_ahead: Duration,
+    /// Mutual TLS on the peer port (none: plain TCP, the HMAC handshake only).
+    pub peer_tls: Option<crate::peer_tls::PeerTls>,
 }
 
 impl ClusterConfig {
@@ -44,6 +46,7 @@ impl ClusterConfig {
             logs_to_keep: 1_000,
             request_deadline: Duration::from_secs(5),
             clock_ahead: Duration::ZERO,
+            peer_tls: None,
         }
     }
 

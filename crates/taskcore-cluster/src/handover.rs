@@ -5,7 +5,8 @@
 //! describes it (§3.10): the leader picks a voter whose log matches its own, and sends it
 //! `TimeoutNow`; the voter checks the request comes from the leader it follows in the current term
 //! and stands at once (`raft.trigger().elect()`, no pre-vote). openraft's vote rules are
-//! untouched: the old leader grants the vote because the candidate's log is as long as its own
+//! untouched. The leader first stops taking writes, so that the log stops growing and the voter
+//! can match it. The old leader grants the vote because the candidate's log is as long as its own
 //! and its own lease, counted from its election, has run out; that vote and the candidate's make
 //! a majority of three. In a larger cluster the other voters refuse until their lease (the longest
 //! election timeout after the last heartbeat) runs out, so the leader repeats the request until a
@@ -31,7 +32,16 @@ impl ClusterHandle {
         let mut metrics = inner.raft.metrics();
         // The old leader's vote counts only once its own lease has run out.
         let lease = inner.election_timeout.1 + Duration::from_millis(20);
-        let term = metrics.borrow().current_term;
+        let (term, leading) = {
+            let m = metrics.borrow();
+            (m.current_term, m.state == ServerState::Leader)
+        };
+        if !leading {
+            return None;
+        }
+        // Raft's transfer: no new writes, so that the chosen voter can catch up with a log that
+        // stops growing (writes sent meanwhile wait for the next leader, as after a failure).
+        inner.batcher.close();
         // Not seen leading yet (it is noted every heartbeat): it has just been elected.
         let age = inner.leader_contact.leading_for(term).unwrap_or_default();
         if age < lease {

@@ -109,6 +109,8 @@ pub struct Credentials {
     pub secret: Arc<str>,
     /// This node's cluster.
     pub identity: Identity,
+    /// Mutual TLS on the peer port, if configured: the HMAC handshake runs inside it.
+    pub tls: Option<crate::peer_tls::PeerTls>,
 }
 
 impl Credentials {
@@ -117,6 +119,7 @@ impl Credentials {
         Credentials {
             secret: secret.into(),
             identity: Identity::in_memory(None),
+            tls: None,
         }
     }
 }

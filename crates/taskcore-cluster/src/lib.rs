@@ -17,6 +17,7 @@ mod network;
 mod node;
 mod peer_client;
 mod peer_server;
+pub mod peer_tls;
 mod prevote;
 mod routing;
 mod status;

@@ -43,7 +43,7 @@ pub(crate) struct Inner {
     pub(crate) peers: PeerClient,
     /// The secret and cluster id this node presents to peers.
     pub(crate) credentials: crate::identity::Credentials,
-    batcher: Batcher,
+    pub(crate) batcher: Batcher,
     committed: Arc<AtomicU64>,
     deadline: Duration,
     clock_ahead: Duration,
@@ -98,6 +98,7 @@ impl ClusterHandle {
         let credentials = crate::identity::Credentials {
             secret: config.secret.as_str().into(),
             identity,
+            tls: config.peer_tls.clone(),
         };
         let peers = PeerClient::new(credentials.clone());
         let network = PeerNetwork {

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use crate::peer_tls::PeerStream;
+
 use crate::wire::{encode_frame, read_frame, write_encoded, PeerRequest, PeerResponse, WireError};
 
 /// Idle connections kept per peer.
@@ -35,7 +37,7 @@ pub enum CallError {
 #[derive(Clone)]
 pub struct PeerClient {
     me: crate::identity::Credentials,
-    idle: Arc<Mutex<HashMap<String, Vec<TcpStream>>>>,
+    idle: Arc<Mutex<HashMap<String, Vec<PeerStream>>>>,
 }
 
 impl PeerClient {
@@ -95,21 +97,28 @@ impl PeerClient {
             .unwrap_or(Err(CallError::Timeout))
     }
 
-    async fn connect(&self, addr: &str) -> Result<TcpStream, WireError> {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+    async fn connect(&self, addr: &str) -> Result<PeerStream, WireError> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let mut stream = match &self.me.tls {
+            None => PeerStream::Plain(tcp),
+            Some(tls) => tls
+                .connect(addr, tcp)
+                .await
+                .map_err(|e| WireError::Refused(format!("TLS with {addr}: {e}")))?,
+        };
         crate::handshake::dial(&mut stream, &self.me).await?;
         Ok(stream)
     }
 
     /// An idle connection that the peer has not closed.
-    fn take_idle(&self, addr: &str) -> Option<TcpStream> {
+    fn take_idle(&self, addr: &str) -> Option<PeerStream> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let conns = idle.get_mut(addr)?;
         while let Some(stream) = conns.pop() {
             // An idle connection has nothing to read: readable means closed (or broken).
             let mut probe = [0u8; 1];
-            match stream.try_read(&mut probe) {
+            match stream.tcp().try_read(&mut probe) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(stream),
                 _ => continue,
             }
@@ -117,7 +126,7 @@ impl PeerClient {
         None
     }
 
-    fn put_idle(&self, addr: &str, stream: TcpStream) {
+    fn put_idle(&self, addr: &str, stream: PeerStream) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let conns = idle.entry(addr.to_owned()).or_default();
         if conns.len() < IDLE_PER_PEER {

@@ -7,6 +7,7 @@ use openraft::raft::AppendEntriesResponse;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use crate::peer_tls::PeerStream;
 use crate::wire::{read_frame, write_frame, PeerRequest, PeerResponse, WireError};
 use crate::ClusterHandle;
 
@@ -51,21 +52,37 @@ pub(crate) async fn serve(listener: TcpListener, node: ClusterHandle) {
 }
 
 async fn connection(
-    mut stream: TcpStream,
+    tcp: TcpStream,
     node: ClusterHandle,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<(), WireError> {
-    stream.set_nodelay(true)?;
-    let handshake = crate::handshake::listen(&mut stream, &node.inner.credentials);
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-        Ok(Ok(())) => drop(slot),
+    tcp.set_nodelay(true)?;
+    let peer = tcp.peer_addr().ok();
+    let me = &node.inner.credentials;
+    // TLS (when configured) and the HMAC handshake share the one deadline.
+    let opening = async {
+        let mut stream = match &me.tls {
+            None => PeerStream::Plain(tcp),
+            Some(tls) => tls
+                .accept(tcp)
+                .await
+                .map_err(|e| WireError::Refused(format!("TLS: {e}")))?,
+        };
+        crate::handshake::listen(&mut stream, me).await?;
+        Ok::<_, WireError>(stream)
+    };
+    let mut stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, opening).await {
+        Ok(Ok(stream)) => {
+            drop(slot);
+            stream
+        }
         Ok(Err(WireError::Refused(why))) => {
-            tracing::warn!(peer = ?stream.peer_addr().ok(), %why, "refused a peer");
+            tracing::warn!(?peer, %why, "refused a peer");
             return Ok(());
         }
         Ok(Err(e)) => return Err(e),
         Err(_) => return Err(WireError::Malformed("no handshake in time".into())),
-    }
+    };
     loop {
         let request: PeerRequest = read_frame(&mut stream).await?;
         let response = answer(&node, request).await;

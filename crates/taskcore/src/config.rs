@@ -54,6 +54,21 @@ pub struct FileConfig {
     /// `[tls]`: HTTPS on the client port.
     #[serde(default)]
     pub tls: TlsSection,
+    /// `[peer_tls]`: mutual TLS on the peer port.
+    #[serde(default)]
+    pub peer_tls: PeerTlsSection,
+}
+
+/// `[peer_tls]`: mutual TLS between nodes, from PEM files (reloaded on SIGHUP).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerTlsSection {
+    /// The cluster CA: peers must present a certificate it signed.
+    pub ca_file: Option<PathBuf>,
+    /// This node's certificate chain, leaf first; it must name the host of `raft_addr`.
+    pub cert_file: Option<PathBuf>,
+    /// Its private key.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[tls]`: HTTPS on the client port, from PEM files (reloaded on SIGHUP and on change).
@@ -241,6 +256,8 @@ pub struct NodeConfig {
     pub periodic: PeriodicSection,
     /// HTTPS on the client port: the certificate chain and key files.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Mutual TLS on the peer port.
+    pub peer_tls: Option<taskcore_cluster::peer_tls::PeerTlsFiles>,
     /// Development mode: one node, a printed token.
     pub dev: bool,
     /// Tracing filter.
@@ -348,6 +365,16 @@ impl NodeConfig {
             (Some(cert), Some(key)) => Some((cert, key)),
             _ => bail!("tls.cert_file and tls.key_file go together: set both or neither"),
         };
+        let p = file.peer_tls;
+        let peer_tls = match (p.ca_file, p.cert_file, p.key_file) {
+            (None, None, None) => None,
+            (Some(ca), Some(cert), Some(key)) => {
+                Some(taskcore_cluster::peer_tls::PeerTlsFiles { ca, cert, key })
+            }
+            _ => bail!(
+                "peer_tls.ca_file, peer_tls.cert_file and peer_tls.key_file go together: set all three or none"
+            ),
+        };
         Ok(NodeConfig {
             node_id: flags.node_id.or(file.node_id).unwrap_or(1),
             http_addr: flags
@@ -373,6 +400,7 @@ impl NodeConfig {
             http,
             periodic: file.periodic,
             tls,
+            peer_tls,
             dev: flags.dev,
             log_filter: file
                 .log

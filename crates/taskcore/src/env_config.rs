@@ -109,6 +109,21 @@ pub const KEYS: &[(&str, Kind, &str)] = &[
     ("log.format", Kind::Str, "text or json"),
     ("tls.cert_file", Kind::Str, "HTTPS certificate chain (PEM)"),
     ("tls.key_file", Kind::Str, "HTTPS private key (PEM)"),
+    (
+        "peer_tls.ca_file",
+        Kind::Str,
+        "peer port: the cluster CA (PEM)",
+    ),
+    (
+        "peer_tls.cert_file",
+        Kind::Str,
+        "peer port: this node's certificate chain (PEM)",
+    ),
+    (
+        "peer_tls.key_file",
+        Kind::Str,
+        "peer port: its private key (PEM)",
+    ),
 ];
 
 /// Names kept from earlier versions, for the same keys.

@@ -61,13 +61,18 @@ pub async fn run(
     }
     let fresh = storage.is_empty()?;
     let secret = config.cluster_secret.clone().unwrap_or_default();
-    let (cluster, guard) = ClusterHandle::start(
-        cluster_config(&config, addr.clone(), &secret),
-        &storage,
-        raft,
-    )
-    .await
-    .context("cannot start the cluster node")?;
+    let peer_tls = match &config.peer_tls {
+        None => None,
+        Some(files) => Some(
+            taskcore_cluster::peer_tls::PeerTls::open(files.clone())
+                .map_err(|e| anyhow::anyhow!("cannot use the peer TLS files: {e}"))?,
+        ),
+    };
+    let mut cluster_config = cluster_config(&config, addr.clone(), &secret);
+    cluster_config.peer_tls = peer_tls.clone();
+    let (cluster, guard) = ClusterHandle::start(cluster_config, &storage, raft)
+        .await
+        .context("cannot start the cluster node")?;
     if config.init && fresh {
         cluster
             .init(Default::default())
@@ -122,10 +127,10 @@ pub async fn run(
         Some((cert, key)) => {
             let files = taskcore_api::tls::TlsFiles::open(cert, key)
                 .context("cannot use the TLS certificate and key")?;
-            tls_reloads(files.clone());
             Some(files)
         }
     };
+    tls_reloads(tls.clone(), peer_tls);
     taskcore_api::serve(http, app(state), config.http.limits(), tls, stopping).await?;
     tracing::info!("shutting down: stopping the scheduler, raft, and flushing the store");
     scheduler.shutdown().await;
@@ -253,25 +258,37 @@ fn cluster_config(config: &NodeConfig, addr: NodeAddr, secret: &str) -> ClusterC
     c
 }
 
-/// Prints where the node listens (a line tests and scripts wait for) and, in dev mode, how to
-/// use it.
-/// Reloads the certificate on SIGHUP and when its files change (for the process's life).
-fn tls_reloads(files: taskcore_api::tls::TlsFiles) {
-    tokio::spawn(files.clone().watch());
+/// Reloads the client port's certificate on SIGHUP and when its files change, and the peer
+/// port's certificates on SIGHUP (for the process's life).
+fn tls_reloads(
+    http: Option<taskcore_api::tls::TlsFiles>,
+    peer: Option<taskcore_cluster::peer_tls::PeerTls>,
+) {
+    if http.is_none() && peer.is_none() {
+        return;
+    }
+    if let Some(files) = &http {
+        tokio::spawn(files.clone().watch());
+    }
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("no SIGHUP handler: the certificate reloads only when its files change");
+            tracing::warn!("no SIGHUP handler: certificates reload only when their files change");
             return;
         };
         while hup.recv().await.is_some() {
-            if let Err(e) = files.reload() {
+            if let Some(Err(e)) = http.as_ref().map(|f| f.reload()) {
                 tracing::error!(error = %e, "SIGHUP: the TLS files cannot be used; the previous certificate stays");
+            }
+            if let Some(Err(e)) = peer.as_ref().map(|p| p.reload()) {
+                tracing::error!(error = %e, "SIGHUP: the peer TLS files cannot be used; the previous certificates stay");
             }
         }
     });
 }
 
+/// Prints where the node listens (a line tests and scripts wait for) and, in dev mode, how to
+/// use it.
 fn announce(config: &NodeConfig, addr: &NodeAddr, token: Option<&str>) {
     let mut out = std::io::stdout().lock();
     let scheme = if config.tls.is_some() {

@@ -19,6 +19,7 @@ fn member(id: u8) -> &'static Credentials {
     Box::leak(Box::new(Credentials {
         secret: SECRET.into(),
         identity: crate::identity::Identity::in_memory(Some([id; 16])),
+        tls: None,
     }))
 }
 
@@ -212,6 +213,7 @@ async fn a_node_of_no_cluster_adopts_its_authenticated_peers_cluster_on_either_s
     let impostor = Credentials {
         secret: "another secret".into(),
         identity: crate::identity::Identity::in_memory(Some([6; 16])),
+        tls: None,
     };
     let dialling = async move {
         let r = dial(&mut a, &impostor).await;
