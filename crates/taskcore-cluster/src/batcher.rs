@@ -49,6 +49,17 @@ pub(crate) struct Batcher {
     tx: mpsc::Sender<Waiting>,
     /// Set when a leader hands over: new writes go to the next leader.
     closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Proposals under way (queued or awaiting their quorum).
+    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a proposal under way for as long as it lives.
+struct Pending(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// The encoded size of `cmd`, or why it cannot be proposed.
@@ -73,6 +84,7 @@ impl Batcher {
         let batcher = Batcher {
             tx,
             closed: Default::default(),
+            pending: Default::default(),
         };
         (batcher, task)
     }
@@ -80,8 +92,21 @@ impl Batcher {
     /// Takes no new writes from now on (they are answered "not the leader"); those queued are
     /// still proposed.
     pub(crate) fn close(&self) {
-        self.closed
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// After [`Batcher::close`]: waits (until `until`) for every proposal under way to be
+    /// answered, so that the log stops growing. True when none is left.
+    pub(crate) async fn drained(&self, until: tokio::time::Instant) -> bool {
+        loop {
+            if self.pending.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Proposes one command of `bytes` encoded bytes (its [`command_size`]) in the next batch,
@@ -93,7 +118,11 @@ impl Batcher {
         bytes: usize,
         until: tokio::time::Instant,
     ) -> Result<Outcome, ForwardError> {
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+        // Counted before the check: `close` then `drained` either sees it or it sees closed.
+        self.pending
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _pending = Pending(self.pending.clone());
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(ForwardError::NotLeader(None));
         }
         let (reply, answer) = oneshot::channel();

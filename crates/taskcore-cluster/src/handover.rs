@@ -39,13 +39,17 @@ impl ClusterHandle {
         if !leading {
             return None;
         }
-        // Raft's transfer: no new writes, so that the chosen voter can catch up with a log that
-        // stops growing (writes sent meanwhile wait for the next leader, as after a failure).
-        inner.batcher.close();
         // Not seen leading yet (it is noted every heartbeat): it has just been elected.
         let age = inner.leader_contact.leading_for(term).unwrap_or_default();
         if age < lease {
             tokio::time::sleep_until((Instant::now() + (lease - age)).min(until)).await;
+        }
+        // Raft's transfer: no new writes, so that the chosen voter can catch up with a log that
+        // stops growing (writes sent meanwhile wait for the next leader, as after a failure).
+        inner.batcher.close();
+        if !inner.batcher.drained(until).await {
+            tracing::warn!("writes under way did not finish in time; not handing over");
+            return None;
         }
         loop {
             let m = metrics.borrow().clone();
