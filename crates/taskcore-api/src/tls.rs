@@ -1,4 +1,5 @@
-//! TLS on the client port (rustls, ring): a certificate chain and its key from PEM files,
+//! TLS on the client port (rustls, ring): a certificate chain and its key from PEM files (read as
+//! the peer port reads them, `taskcore_cluster::peer_tls`),
 //! reloaded without a restart — on `SIGHUP` (the binary calls [`TlsFiles::reload`]) and when
 //! either file changes (checked every few seconds). A reload that fails (a half-written file,
 //! a key that does not match) keeps the certificate in use and logs why.
@@ -7,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
+use taskcore_cluster::peer_tls::{read_certificates, read_private_key};
 
 /// How often the files are checked for a change.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
@@ -17,10 +17,7 @@ const WATCH_EVERY: Duration = Duration::from_secs(2);
 /// Why a certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// A file could not be read.
-    #[error("{0}: {1}")]
-    Read(PathBuf, std::io::Error),
-    /// No certificate, no key, or one rustls refuses.
+    /// A file that cannot be read, no certificate, no key, or one rustls refuses.
     #[error("{0}")]
     Invalid(String),
 }
@@ -34,30 +31,14 @@ pub struct TlsFiles {
     stamp: Arc<RwLock<Option<(SystemTime, SystemTime)>>>,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError::Read(path.to_path_buf(), e))
-}
-
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// A server configuration from PEM files (HTTP/1.1 over TLS 1.2 or 1.3).
 fn load(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
-    let cert_pem = read(cert)?;
-    let key_pem = read(key)?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Invalid(format!("{}: {e}", cert.display())))?;
-    if chain.is_empty() {
-        return Err(TlsError::Invalid(format!(
-            "{}: no PEM certificate in it",
-            cert.display()
-        )));
-    }
-    let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-        TlsError::Invalid(format!("{}: no usable PEM private key: {e}", key.display()))
-    })?;
+    let chain = read_certificates(cert).map_err(TlsError::Invalid)?;
+    let key_der = read_private_key(key).map_err(TlsError::Invalid)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -10,12 +10,13 @@
 //! replication for good. A single command over [`MAX_COMMAND_BYTES`] is refused before it is
 //! proposed; the network sends at most `network::MAX_APPEND_BYTES` per append.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
 use taskcore_core::{Batch, Command, Outcome, Proposal, Timestamp};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -48,17 +49,19 @@ struct Waiting {
 pub(crate) struct Batcher {
     tx: mpsc::Sender<Waiting>,
     /// Set when a leader hands over: new writes go to the next leader.
-    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Proposals under way (queued or awaiting their quorum).
-    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    closed: Arc<AtomicBool>,
+    /// Proposals under way (queued or awaiting their quorum), and a wake-up when the last ends.
+    pending: Arc<(AtomicUsize, Notify)>,
 }
 
 /// Counts a proposal under way for as long as it lives.
-struct Pending(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+struct Pending<'a>(&'a (AtomicUsize, Notify));
 
-impl Drop for Pending {
+impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if self.0 .0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0 .1.notify_waiters();
+        }
     }
 }
 
@@ -92,20 +95,24 @@ impl Batcher {
     /// Takes no new writes from now on (they are answered "not the leader"); those queued are
     /// still proposed.
     pub(crate) fn close(&self) {
-        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.closed.store(true, Ordering::SeqCst);
     }
 
     /// After [`Batcher::close`]: waits (until `until`) for every proposal under way to be
     /// answered, so that the log stops growing. True when none is left.
     pub(crate) async fn drained(&self, until: tokio::time::Instant) -> bool {
+        let (count, last_ended) = &*self.pending;
         loop {
-            if self.pending.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            // Registered before the count is read, so that an end in between is not missed.
+            let ended = last_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if count.load(Ordering::SeqCst) == 0 {
                 return true;
             }
-            if tokio::time::Instant::now() >= until {
-                return false;
+            if tokio::time::timeout_at(until, ended).await.is_err() {
+                return count.load(Ordering::SeqCst) == 0;
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 
@@ -119,10 +126,9 @@ impl Batcher {
         until: tokio::time::Instant,
     ) -> Result<Outcome, ForwardError> {
         // Counted before the check: `close` then `drained` either sees it or it sees closed.
-        self.pending
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let _pending = Pending(self.pending.clone());
-        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+        self.pending.0.fetch_add(1, Ordering::SeqCst);
+        let _pending = Pending(&self.pending);
+        if self.closed.load(Ordering::SeqCst) {
             return Err(ForwardError::NotLeader(None));
         }
         let (reply, answer) = oneshot::channel();

@@ -57,7 +57,11 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// Every PEM certificate in `path` (a chain: leaf first), at least one.
+///
+/// # Errors
+/// The file cannot be read, or holds no PEM certificate; the message names the file.
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = read(path)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
@@ -68,18 +72,26 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
+/// The PEM private key in `path` (PKCS#8, PKCS#1 or SEC1).
+///
+/// # Errors
+/// The file cannot be read, or holds no usable key; the message names the file.
+pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let pem = read(path)?;
+    PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| format!("{}: no usable PEM private key: {e}", path.display()))
+}
+
 fn load(files: &PeerTlsFiles) -> Result<Configs, String> {
     let mut roots = RootCertStore::empty();
-    for ca in certs(&files.ca)? {
+    for ca in read_certificates(&files.ca)? {
         roots
             .add(ca)
             .map_err(|e| format!("{}: {e}", files.ca.display()))?;
     }
     let roots = Arc::new(roots);
-    let chain = certs(&files.cert)?;
-    let key_pem = read(&files.key)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| format!("{}: no usable PEM private key: {e}", files.key.display()))?;
+    let chain = read_certificates(&files.cert)?;
+    let key = read_private_key(&files.key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
         .build()
