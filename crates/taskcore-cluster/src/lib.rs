@@ -19,6 +19,7 @@ mod peer_client;
 mod peer_server;
 pub mod peer_tls;
 mod prevote;
+mod read_index;
 mod routing;
 mod status;
 mod types;

@@ -18,6 +18,7 @@ use crate::batcher::Batcher;
 use crate::clock::wall_clock;
 use crate::network::PeerNetwork;
 use crate::peer_client::PeerClient;
+use crate::read_index::ReadRounds;
 use crate::routing::Routed;
 use crate::status::{ClusterStatus, MemberStatus};
 use crate::wire::{AdminRequest, ForwardError, PeerRequest, PeerResponse};
@@ -54,6 +55,10 @@ pub(crate) struct Inner {
     pub(crate) leader_contact: crate::prevote::LeaderContact,
     /// The Raft log, read for its last entry (for pre-votes).
     pub(crate) log: taskcore_store::LogStore<crate::TypeConfig>,
+    /// Leadership confirmations, shared by the reads that wait for them (when leading).
+    leader_reads: ReadRounds<Option<u64>, ForwardError>,
+    /// Calls to the leader for its read index, shared likewise (when following).
+    follower_reads: ReadRounds<Option<u64>, ForwardError>,
 }
 
 /// Owns the peer server; [`ClusterGuard::shutdown`] stops it and Raft.
@@ -130,6 +135,8 @@ impl ClusterHandle {
                 election_timeout: config.election_timeout,
                 leader_contact: crate::prevote::LeaderContact::new(),
                 log,
+                leader_reads: ReadRounds::new(),
+                follower_reads: ReadRounds::new(),
             }),
         };
         let server = tokio::spawn(crate::peer_server::serve(raft_listener, handle.clone()));
@@ -242,10 +249,8 @@ impl ClusterHandle {
             match self.leader() {
                 Some((id, _)) if id == self.inner.node_id => {
                     let left = until.saturating_duration_since(Instant::now());
-                    if let Ok(Ok(_)) =
-                        tokio::time::timeout(left, self.inner.raft.ensure_linearizable()).await
-                    {
-                        return Ok(());
+                    if let Ok(Ok(index)) = tokio::time::timeout(left, self.read_index()).await {
+                        return self.applied_up_to(index, until).await;
                     }
                 }
                 Some((_, Some(leader))) => {
@@ -257,22 +262,21 @@ impl ClusterHandle {
                         .saturating_duration_since(Instant::now())
                         .min(self.inner.election_timeout.1)
                         .max(LEADER_POLL);
-                    if let Ok(PeerResponse::ReadIndex(Ok(index))) = self
-                        .inner
-                        .peers
-                        .call(&leader.raft_addr, &PeerRequest::ReadIndex, left)
-                        .await
-                    {
-                        let left = until.saturating_duration_since(Instant::now());
-                        let waited = self
+                    // One call in flight serves every read that arrived before it was sent.
+                    let asked = self.inner.follower_reads.share(|| async {
+                        match self
                             .inner
-                            .raft
-                            .wait(Some(left))
-                            .applied_index_at_least(index, "read barrier")
-                            .await;
-                        return waited
-                            .map(|_| ())
-                            .map_err(|e| ClusterError::Unavailable(e.to_string()));
+                            .peers
+                            .call(&leader.raft_addr, &PeerRequest::ReadIndex, left)
+                            .await
+                        {
+                            Ok(PeerResponse::ReadIndex(answer)) => answer,
+                            Ok(_) => Err(ForwardError::Failed("unexpected answer".into())),
+                            Err(e) => Err(ForwardError::Failed(e.to_string())),
+                        }
+                    });
+                    if let Ok(index) = asked.await {
+                        return self.applied_up_to(index, until).await;
                     }
                 }
                 _ => {}
@@ -281,15 +285,34 @@ impl ClusterHandle {
         }
     }
 
-    /// The read index of a leader: the log index a linearizable read must wait for.
+    /// Waits until this node has applied the log up to `index`.
+    async fn applied_up_to(&self, index: Option<u64>, until: Instant) -> Result<(), ClusterError> {
+        let left = until.saturating_duration_since(Instant::now());
+        self.inner
+            .raft
+            .wait(Some(left))
+            .applied_index_at_least(index, "read barrier")
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterError::Unavailable(e.to_string()))
+    }
+
+    /// The read index of a leader: the log index a linearizable read must wait for, from a
+    /// confirmation of leadership that began after the call (shared with the reads, local or
+    /// forwarded, that arrived meanwhile: see [`crate::read_index`]).
     pub(crate) async fn read_index(&self) -> Result<Option<u64>, ForwardError> {
-        match self.inner.raft.get_read_log_id().await {
-            Ok((read, _applied)) => Ok(read.map(|l| l.index)),
-            Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f))) => {
-                Err(ForwardError::NotLeader(f.leader_id))
-            }
-            Err(e) => Err(ForwardError::Failed(e.to_string())),
-        }
+        self.inner
+            .leader_reads
+            .share(|| async {
+                match self.inner.raft.get_read_log_id().await {
+                    Ok((read, _applied)) => Ok(read.map(|l| l.index)),
+                    Err(RaftError::APIError(
+                        openraft::error::CheckIsLeaderError::ForwardToLeader(f),
+                    )) => Err(ForwardError::NotLeader(f.leader_id)),
+                    Err(e) => Err(ForwardError::Failed(e.to_string())),
+                }
+            })
+            .await
     }
 
     /// Whether the node can serve: it knows a leader, has applied what it committed, and, if it
