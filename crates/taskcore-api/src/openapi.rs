@@ -3,14 +3,14 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{cluster, ops, periodic, tasks, workers};
+use crate::routes::{bulk, cluster, ops, periodic, tasks, workers};
 
 /// The OpenAPI 3 description of the contract.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Task Core", description = "Distributed job scheduler: the task_core HTTP contract."),
     paths(
-        tasks::list_tasks, tasks::create_task, tasks::get_task, tasks::put_task, tasks::patch_task,
+        tasks::list_tasks, tasks::create_task, bulk::create_tasks, tasks::get_task, tasks::put_task, tasks::patch_task,
         tasks::delete_task, tasks::retry_task, tasks::cancel_task, tasks::queue_stats,
         tasks::type_stats, cluster::status, cluster::backup, cluster::init, cluster::add_learner,
         cluster::change_membership, cluster::remove_node, workers::lease, workers::heartbeat,

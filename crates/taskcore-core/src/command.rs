@@ -88,6 +88,17 @@ pub enum Command {
     Release(ReleaseAttempt),
     /// Delete finished tasks past the retention age (proposed by the leader).
     Purge(crate::PurgeFinished),
+    /// Create several tasks at once (`POST /tasks/bulk/`): all of them, in order, or none.
+    CreateMany(CreateTasks),
+}
+
+/// Tasks created by one request, validated as a whole first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateTasks {
+    /// The tasks, in the request's order; none carries an idempotency claim of its own.
+    pub tasks: Vec<CreateTask>,
+    /// The request's `Idempotency-Key` and the digest of its whole body, when sent.
+    pub idempotency: Option<IdempotencyClaim>,
 }
 
 /// A worker's lease request, stamped by the leader.
@@ -366,6 +377,11 @@ pub enum Outcome {
         /// How many.
         count: u32,
     },
+    /// Tasks created by one request, in its order.
+    CreatedMany(Vec<Task>),
+    /// The request's idempotency key was seen before with the same body: the tasks it created
+    /// that still exist, in its order.
+    ReplayedMany(Vec<Task>),
 }
 
 /// Why a command changed nothing.

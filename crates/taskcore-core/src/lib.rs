@@ -26,8 +26,8 @@ mod time;
 pub mod validate;
 
 pub use command::{
-    Backoff, Batch, Command, CompleteAttempt, CreateTask, EndAttempt, FailAttempt, Heartbeat,
-    IdempotencyClaim, LeaseTasks, LeasedTask, MetricsReport, Outcome, Proposal, Refusal,
+    Backoff, Batch, Command, CompleteAttempt, CreateTask, CreateTasks, EndAttempt, FailAttempt,
+    Heartbeat, IdempotencyClaim, LeaseTasks, LeasedTask, MetricsReport, Outcome, Proposal, Refusal,
     ReleaseAttempt, RetryTask, UpdateTask,
 };
 pub use execution::{
@@ -44,7 +44,7 @@ pub use periodic::{
 pub use query::{OrderField, OrderKey, QueryPage, TaskQuery};
 pub use records::{IdempotencyRecord, MemRecords, Records, StorageFault};
 pub use retention::{PurgeFinished, MAX_PURGE};
-pub use state::{TaskState, IDEMPOTENCY_TTL_MICROS};
+pub use state::{TaskState, IDEMPOTENCY_TTL_MICROS, MAX_BULK_TASKS};
 pub use stats::{QueueStats, TypeStat, TypeStats};
 pub use task::{
     task_id_from, Attempt, AttemptOutcome, BrandRef, Lease, PersistentJob, Priority, Status, Task,

@@ -12,7 +12,7 @@ use crate::{
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_MICROS: i64 = 24 * 3600 * Timestamp::SECOND;
 /// Expired idempotency keys forgotten per create, so that the work of forgetting is spread out.
-const KEYS_EXPIRED_PER_CREATE: usize = 64;
+pub(crate) const KEYS_EXPIRED_PER_CREATE: usize = 64;
 
 /// The state every replica keeps in memory beside the records: the id counter, the index and
 /// the idempotency keys by age.
@@ -163,6 +163,7 @@ impl TaskState {
             Command::FirePeriodic(f) => self.fire_periodic(f, at, rec),
             Command::Release(r) => self.release(r, at, rec),
             Command::Purge(p) => self.purge(p, at, rec),
+            Command::CreateMany(c) => self.create_many(c, at, rec),
         }
     }
 
@@ -203,11 +204,50 @@ impl TaskState {
                     }
                 }
                 // Expired, or its task was deleted since: the key starts afresh.
-                self.keys_by_age
-                    .remove(&(prev.at, c.brand, claim.key.clone(), prev.task));
-                self.keyed.remove(&prev.task);
+                self.forget_key(c.brand, &claim.key, &prev);
             }
         }
+        let task = self.insert_task(c, at, rec);
+        if let Some(claim) = &c.idempotency {
+            self.remember_key(c.brand, &claim.key, claim.digest, task.id, at, rec);
+        }
+        Ok(Outcome::Created(task))
+    }
+
+    /// Drops a remembered key from memory (its record is overwritten or deleted by the caller).
+    pub(crate) fn forget_key(&mut self, brand: BrandId, key: &str, prev: &IdempotencyRecord) {
+        self.keys_by_age
+            .remove(&(prev.at, brand, key.to_owned(), prev.task));
+        self.keyed.remove(&prev.task);
+    }
+
+    /// Remembers that `key` (with a body of `digest`) created task `id`.
+    pub(crate) fn remember_key<R: Records>(
+        &mut self,
+        brand: BrandId,
+        key: &str,
+        digest: u64,
+        id: TaskId,
+        at: Timestamp,
+        rec: &mut R,
+    ) {
+        let record = IdempotencyRecord {
+            task: id,
+            digest,
+            at,
+        };
+        rec.put_idempotency(brand, key, &record);
+        self.keys_by_age.insert((at, brand, key.to_owned(), id));
+        self.keyed.insert(id);
+    }
+
+    /// Makes and saves the task `c` describes, with the next id.
+    pub(crate) fn insert_task<R: Records>(
+        &mut self,
+        c: &CreateTask,
+        at: Timestamp,
+        rec: &mut R,
+    ) -> Task {
         let id = self.next_id;
         self.next_id += 1;
         let name = c
@@ -245,18 +285,7 @@ impl TaskState {
             queued_at: at,
         };
         self.save(&task, rec);
-        if let Some(claim) = &c.idempotency {
-            let record = IdempotencyRecord {
-                task: id,
-                digest: claim.digest,
-                at,
-            };
-            rec.put_idempotency(c.brand, &claim.key, &record);
-            self.keys_by_age
-                .insert((at, c.brand, claim.key.clone(), id));
-            self.keyed.insert(id);
-        }
-        Ok(Outcome::Created(task))
+        task
     }
 
     /// The proposer's random `task_id`, or, in the unlikely event it is taken, one derived
@@ -479,5 +508,7 @@ fn invalid_status(action: &str, current: Status, allowed: &[Status]) -> Refusal 
     }
 }
 
+mod bulk;
+pub use bulk::MAX_BULK_TASKS;
 #[cfg(test)]
 pub(crate) mod tests;

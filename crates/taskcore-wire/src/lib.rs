@@ -19,8 +19,9 @@ pub use error::ErrorBody;
 pub use periodic::{PeriodicTaskBody, PeriodicTaskRequest, ScheduleBody};
 pub use stats::{PerPriority, PerStatus, QueueCounts, QueueStats, TypeStat, TypeStats};
 pub use task::{
-    AttemptBody, BrandBody, CancelResponse, MetricsBody, NewTask, Page, PersistentJobBody,
-    RetryRequest, RetryResponse, TaskBody, TaskPatch, TaskPriority, TaskStatus, UserBody,
+    AttemptBody, BrandBody, CancelResponse, CreatedTasks, MetricsBody, NewTask, NewTasks, Page,
+    PersistentJobBody, RetryRequest, RetryResponse, TaskBody, TaskPatch, TaskPriority, TaskStatus,
+    UserBody,
 };
 pub use worker::{
     CompleteRequest, FailRequest, FailResponse, HeartbeatRequest, HeartbeatResponse, LeaseRequest,

@@ -209,6 +209,25 @@ pub struct NewTask {
     pub timeout_minutes: Option<u32>,
 }
 
+/// `POST /tasks/bulk/`: up to 1,000 tasks, created together or not at all.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewTasks {
+    /// The tasks, each as `POST /tasks/` takes it; created with increasing ids in this order.
+    pub tasks: Vec<NewTask>,
+}
+
+/// The answer to `POST /tasks/bulk/`: the tasks, in the request's order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedTasks {
+    /// How many tasks `results` holds.
+    pub count: u64,
+    /// The tasks as created (or, for a replayed `Idempotency-Key`, as they are now; a task
+    /// deleted since is left out).
+    pub results: Vec<TaskBody>,
+}
+
 /// `PATCH /tasks/{id}/` (and, with `task_type`, `PUT`): the fields to change.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

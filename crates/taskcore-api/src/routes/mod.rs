@@ -5,6 +5,7 @@ use axum::Router;
 
 use crate::AppState;
 
+pub mod bulk;
 pub mod cluster;
 pub mod ops;
 pub mod periodic;

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
-use taskcore_core::validate::{parse_create, parse_retry, parse_update};
+use taskcore_core::validate::{parse_create, parse_retry, parse_update, NewTaskFields};
 use taskcore_core::{
     digest, Command, CreateTask, IdempotencyClaim, Outcome, RetryTask, Task, TaskId, UserRef,
 };
@@ -30,6 +30,7 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 pub fn routes() -> Router<AppState> {
     let r = Router::new();
     let r = route(r, "/tasks/", get(list_tasks).post(create_task));
+    let r = route(r, "/tasks/bulk/", post(super::bulk::create_tasks));
     let r = route(r, "/tasks/queue-stats/", get(queue_stats));
     let r = route(r, "/tasks/type-stats/", get(type_stats));
     let r = route(
@@ -75,7 +76,31 @@ fn random_task_id() -> String {
     taskcore_core::task_id_from(rand::random())
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+/// The command that creates a task of `fields` for the request's brand and user, with a fresh
+/// random `task_id` and no idempotency claim.
+pub(crate) fn new_task(brand: &Brand, fields: NewTaskFields) -> CreateTask {
+    CreateTask {
+        task_id: random_task_id(),
+        brand: brand.id,
+        brand_name: brand.name.clone(),
+        created_by: UserRef {
+            id: brand.claims.user_id,
+            username: brand.claims.username.clone(),
+        },
+        task_type: fields.task_type,
+        priority: fields.priority,
+        description: fields.description,
+        context_data: fields.context_data,
+        scheduled_for: fields.scheduled_for,
+        max_retries: fields.max_retries,
+        timeout_minutes: fields.timeout_minutes,
+        periodic_task: None,
+        idempotency: None,
+    }
+}
+
+/// The request's `Idempotency-Key`, checked.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -150,24 +175,9 @@ pub async fn create_task(
         key,
         digest: digest(&Value::Object(body)),
     });
-    let cmd = Command::Create(CreateTask {
-        task_id: random_task_id(),
-        brand: brand.id,
-        brand_name: brand.name,
-        created_by: UserRef {
-            id: brand.claims.user_id,
-            username: brand.claims.username,
-        },
-        task_type: fields.task_type,
-        priority: fields.priority,
-        description: fields.description,
-        context_data: fields.context_data,
-        scheduled_for: fields.scheduled_for,
-        max_retries: fields.max_retries,
-        timeout_minutes: fields.timeout_minutes,
-        periodic_task: None,
-        idempotency,
-    });
+    let mut task = new_task(&brand, fields);
+    task.idempotency = idempotency;
+    let cmd = Command::Create(task);
     match s.cluster.propose(cmd).await? {
         Outcome::Created(t) => {
             let location = format!("/tasks/{}/", t.id);

@@ -3,6 +3,7 @@ use serde_json::json;
 use super::*;
 use crate::{IdempotencyClaim, Json, Priority, RetryTask, TaskQuery, UserRef};
 
+mod bulk;
 mod props;
 
 const T0: Timestamp = Timestamp(1_734_700_000_000_000);

@@ -69,6 +69,12 @@ enum Op {
         brand: BrandId,
         on: bool,
     },
+    /// Create `n` tasks in one bulk, with a key (of a few) and a body digest.
+    CreateMany {
+        brand: BrandId,
+        n: usize,
+        key: Option<(u8, u64)>,
+    },
 }
 
 /// What a worker reports at the end of an attempt.
@@ -100,6 +106,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (1u64..5, prop::bool::weighted(0.3)).prop_map(|(id, stale)| Op::PeriodicFire { id, stale }),
         1 => (1u64..5, brand, any::<bool>()).prop_map(|(id, brand, on)| Op::PeriodicEnable { id, brand, on }),
         1 => (0u64..6, 1u32..4).prop_map(|(keep_hours, max)| Op::Purge { keep_hours, max }),
+        1 => (1u64..4, 0usize..4, prop::option::of((0u8..3, 0u64..2)))
+            .prop_map(|(brand, n, key)| Op::CreateMany { brand, n, key }),
     ]
 }
 
@@ -120,6 +128,20 @@ fn command(op: &Op, n: usize) -> Option<Command> {
             });
             Command::Create(c)
         }
+        Op::CreateMany {
+            brand,
+            n: count,
+            key,
+        } => Command::CreateMany(crate::CreateTasks {
+            tasks: (0..count)
+                .map(|i| create_cmd(brand, &format!("task_{:012}", (n + i) % 7)))
+                .collect(),
+            // The body differs with its count, as a real digest would.
+            idempotency: key.map(|(k, d)| IdempotencyClaim {
+                key: format!("k{k}"),
+                digest: d * 10 + count as u64,
+            }),
+        }),
         Op::Update {
             id,
             brand,
@@ -299,6 +321,25 @@ fn check_transition(
             assert_eq!(after.tasks.len(), before.tasks.len() + 1);
         }
         Outcome::Replayed(t) => assert_eq!(before.tasks.get(&t.id), Some(t)),
+        Outcome::CreatedMany(tasks) => {
+            for (i, t) in tasks.iter().enumerate() {
+                if i == 0 {
+                    assert!(t.id > *last_id, "ids increase");
+                } else {
+                    assert_eq!(t.id, *last_id + 1, "a bulk takes consecutive ids");
+                }
+                *last_id = t.id;
+                assert_eq!(t.status, Status::Pending);
+            }
+            assert_eq!(after.tasks.len(), before.tasks.len() + tasks.len());
+        }
+        Outcome::ReplayedMany(tasks) => {
+            assert!(!tasks.is_empty());
+            for t in tasks {
+                assert_eq!(before.tasks.get(&t.id), Some(t));
+            }
+            assert_eq!(before.tasks, after.tasks);
+        }
         Outcome::Updated(t) => assert_eq!(status_of(before, t.id), Some(t.status)),
         Outcome::Deleted => assert_eq!(after.tasks.len() + 1, before.tasks.len()),
         Outcome::Cancelled {
