@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use taskcore_cluster::{ClusterConfig, ClusterError, ClusterGuard, ClusterHandle, NodeAddr};
-use taskcore_core::{Command, CreateTask, Json, Outcome, Priority, UserRef};
+use taskcore_core::{Command, CreateTask, IdempotencyClaim, Json, Outcome, Priority, UserRef};
 use taskcore_store::Storage;
 
 struct Member {
@@ -198,23 +198,41 @@ async fn large_writes_replicate_in_entries_that_fit_and_one_too_large_is_refused
             unreachable!()
         };
         c.description = "d".repeat(bytes);
+        c.idempotency = Some(IdempotencyClaim {
+            key: format!("big-{n}"),
+            digest: n,
+        });
         Command::Create(c)
     };
     // 28 × 1.5 MiB, proposed at once through the leader: one entry of 42 MiB would not cross
     // to a follower within openraft's append timeout (the 50 ms heartbeat here) and would be
-    // retried for ever; bounded entries and appends replicate.
+    // retried for ever; bounded entries and appends replicate. A debug build applying 42 MiB on
+    // a busy machine may miss heartbeats and hold an election meanwhile, so each write is
+    // resent under its idempotency key, as a client would, until a deadline.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
     let writes = (0..28u64).map(|n| {
         let handle = members[l].handle.clone();
         let cmd = big(100 + n, 3 * 512 * 1024);
-        tokio::spawn(async move { handle.propose(cmd).await })
+        tokio::spawn(async move {
+            loop {
+                match handle.propose(cmd.clone()).await {
+                    Err(ClusterError::Unavailable(why)) if std::time::Instant::now() < until => {
+                        eprintln!("write {n} resent: {why}");
+                    }
+                    other => return other,
+                }
+            }
+        })
     });
     for w in writes.collect::<Vec<_>>() {
         let outcome = w.await.unwrap().unwrap();
-        assert!(matches!(outcome, Outcome::Created(_)), "{outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Created(_) | Outcome::Replayed(_)),
+            "{outcome:?}"
+        );
     }
     // Every node gets them (a debug build applying 42 MiB may miss a heartbeat or two and hold
     // an election meanwhile: poll with a deadline).
-    let until = std::time::Instant::now() + Duration::from_secs(60);
     for m in &members {
         while m.handle.read_barrier().await.is_err() {
             assert!(
