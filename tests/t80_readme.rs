@@ -36,9 +36,17 @@ fn every_taskctl_command_of_the_readme_runs() {
         bin_dir().display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    // The README's `create-many` line reads tasks.json from where it runs.
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let tasks: Vec<_> = (0..1500)
+        .map(|i| serde_json::json!({"task_type": "data_export", "description": format!("import {i}")}))
+        .collect();
+    std::fs::write(work.join("tasks.json"), serde_json::to_vec(&tasks).unwrap()).unwrap();
     let run = |line: &str| {
         let out = Command::new("bash")
             .args(["-c", line])
+            .current_dir(&work)
             .env("PATH", &path)
             .env("TASKCORE_URL", &node.url)
             .env("TASKCORE_TOKEN", &token)
@@ -72,6 +80,24 @@ fn every_taskctl_command_of_the_readme_runs() {
             .replace(" 12", &format!(" {id}"));
         run(&line);
     }
+    // 1,500 tasks went in two requests, in order; run again, the keys create nothing twice.
+    let count = |search: &str| {
+        let page = run(&format!(
+            "taskctl --json tasks list --search '{search}' --page-size 1"
+        ));
+        serde_json::from_str::<serde_json::Value>(&page).expect("JSON")["count"].clone()
+    };
+    assert_eq!(count("import"), 1500);
+    let again = run("taskctl --json tasks create-many tasks.json --idempotency-key import-7");
+    let again: serde_json::Value = serde_json::from_str(&again).expect("JSON");
+    let ids: Vec<u64> = again
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t["id"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 1500);
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "in order");
+    assert_eq!(again[1499]["description"], "import 1499");
+    assert_eq!(count("import"), 1500);
 }
 
 fn taskctl(args: &[&str]) -> std::process::Output {

@@ -18,6 +18,12 @@ async def test_the_async_surface(node: Node, user_token: str, admin_token: str) 
             *(ac.tasks.create(task_type="data_export", description=m) for _ in range(5))
         )
         assert len({t.id for t in made}) == 5
+        b = f"b{uuid.uuid4().hex[:10]}"
+        bulk = await ac.tasks.create_many(
+            [{"task_type": "data_export", "description": f"{b} {i}"} for i in range(3)]
+        )
+        assert [t.description for t in bulk] == [f"{b} {i}" for i in range(3)]
+        assert (await ac.tasks.list(search=b)).count == 3
         page = await ac.tasks.list(search=m, ordering="id", page_size=2)
         assert page.count == 5
         seen = [t.id async for t in ac.tasks.iter(search=m, page_size=2, ordering="id")]

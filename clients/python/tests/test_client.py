@@ -22,6 +22,7 @@ from taskcore import (
     Priority,
     Status,
     Task,
+    TaskFields,
     TransportError,
     ValidationError,
 )
@@ -165,6 +166,26 @@ def test_idempotency_key_replays_and_refuses_another_body(c: Client) -> None:
     assert again.id == first.id
     with pytest.raises(IdempotencyKeyReused):
         c.tasks.create(task_type="data_export", description="other", idempotency_key=key)
+
+
+def test_create_many_is_all_or_nothing_in_order_and_replayable(c: Client) -> None:
+    m = marker()
+    tasks: list[TaskFields] = [
+        {"task_type": "data_export", "description": f"{m} {i}"} for i in range(3)
+    ]
+    tasks.append({"task_type": "seo_content_audit", "priority": Priority.HIGH, "description": m})
+    made = c.tasks.create_many(tasks, idempotency_key=m)
+    assert [t.description for t in made] == [f"{m} 0", f"{m} 1", f"{m} 2", m]
+    assert [t.id for t in made] == list(range(made[0].id, made[0].id + 4))
+    assert made[3].priority is Priority.HIGH
+    again = c.tasks.create_many(tasks, idempotency_key=m)
+    assert [t.id for t in again] == [t.id for t in made]
+    with pytest.raises(ValidationError) as bad:
+        c.tasks.create_many([{"task_type": "data_export", "description": m}, {"task_type": "nope"}])
+    assert bad.value.field_errors is not None
+    assert "tasks[1].task_type" in bad.value.field_errors
+    # Nothing of the refused request was created.
+    assert c.tasks.list(search=m).count == 4
 
 
 def test_stats(c: Client) -> None:

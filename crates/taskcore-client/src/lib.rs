@@ -7,10 +7,10 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use taskcore_wire::{
-    CancelResponse, ClusterStatusBody, CompleteRequest, ErrorBody, FailRequest, FailResponse,
-    HeartbeatRequest, HeartbeatResponse, InitRequest, LearnerRequest, LeaseRequest, LeaseResponse,
-    MembershipRequest, NewTask, Page, PeriodicTaskBody, PeriodicTaskRequest, QueueStats,
-    ReleaseRequest, RetryRequest, RetryResponse, TaskBody, TaskPatch, TypeStats,
+    CancelResponse, ClusterStatusBody, CompleteRequest, CreatedTasks, ErrorBody, FailRequest,
+    FailResponse, HeartbeatRequest, HeartbeatResponse, InitRequest, LearnerRequest, LeaseRequest,
+    LeaseResponse, MembershipRequest, NewTask, Page, PeriodicTaskBody, PeriodicTaskRequest,
+    QueueStats, ReleaseRequest, RetryRequest, RetryResponse, TaskBody, TaskPatch, TypeStats,
 };
 
 /// How long a worker's report (heartbeat, complete, fail, release) may take before it is tried elsewhere.
@@ -339,6 +339,29 @@ impl Client {
         idempotency_key: Option<&str>,
     ) -> Result<TaskBody, ClientError> {
         let mut req = self.request(Method::POST, "/tasks/").json(task);
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        self.send(req).await
+    }
+
+    /// `POST /tasks/bulk/`: up to 1,000 tasks created together (or none), in this order, with an
+    /// `Idempotency-Key` for the whole request when given.
+    ///
+    /// # Errors
+    /// Any [`ClientError`]; a validation error names each task's field as `tasks[i].field`.
+    pub async fn create_tasks(
+        &self,
+        tasks: &[NewTask],
+        idempotency_key: Option<&str>,
+    ) -> Result<CreatedTasks, ClientError> {
+        #[derive(Serialize)]
+        struct Bulk<'a> {
+            tasks: &'a [NewTask],
+        }
+        let mut req = self
+            .request(Method::POST, "/tasks/bulk/")
+            .json(&Bulk { tasks });
         if let Some(key) = idempotency_key {
             req = req.header("Idempotency-Key", key);
         }

@@ -247,6 +247,10 @@ pub enum TasksCommand {
     },
     /// Create a task.
     Create(CreateArgs),
+    /// Create many tasks from a file: a JSON array of tasks (as `POST /tasks/` takes them),
+    /// `{"tasks": [...]}`, or one task object per line. Sent 1,000 to a request; each request
+    /// creates all of its tasks or none.
+    CreateMany(CreateManyArgs),
     /// Cancel a pending or running task.
     Cancel {
         /// `id` or `task_id`.
@@ -312,6 +316,16 @@ pub struct CreateArgs {
     #[arg(long)]
     pub timeout_minutes: Option<u32>,
     /// Makes the create safe to repeat.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+}
+
+/// `taskctl tasks create-many`.
+#[derive(Args, Debug)]
+pub struct CreateManyArgs {
+    /// The file of tasks (`-` for standard input).
+    pub file: String,
+    /// Makes the creates safe to repeat: request `n` (from 1) is sent with `KEY-n`.
     #[arg(long)]
     pub idempotency_key: Option<String>,
 }

@@ -124,7 +124,7 @@ pub(crate) fn enum_name<T: Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-fn task_rows(tasks: &[TaskBody]) -> String {
+pub(crate) fn task_rows(tasks: &[TaskBody]) -> String {
     let rows: Vec<Vec<String>> = tasks
         .iter()
         .map(|t| {
@@ -165,6 +165,7 @@ async fn tasks(client: &Client, cmd: TasksCommand, as_json: bool) -> anyhow::Res
             Ok(())
         }
         TasksCommand::Create(args) => create(client, args, as_json).await,
+        TasksCommand::CreateMany(args) => crate::bulk::create_many(client, args, as_json).await,
         TasksCommand::Cancel { id } => {
             let r = client.cancel_task(&id).await?;
             if as_json {

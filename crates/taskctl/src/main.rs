@@ -1,5 +1,6 @@
 //! `taskctl`: administer Task Core nodes and work with tasks from the command line.
 
+mod bulk;
 mod cli;
 mod cluster;
 mod commands;

@@ -5,6 +5,7 @@
 >>> c.tasks.create(task_type="data_export", description="monthly")  # doctest: +SKIP
 """
 
+from ._api import TaskFields
 from ._async_client import AsyncClient
 from ._client import Client
 from ._errors import (
@@ -75,6 +76,7 @@ __all__ = [
     "Status",
     "Task",
     "TaskCoreError",
+    "TaskFields",
     "TaskMetrics",
     "TransportError",
     "TypeStats",

@@ -187,6 +187,21 @@ def create_task(fields: TaskFields, idempotency_key: str) -> Call[Task]:
     )
 
 
+def _tasks(d: Any) -> list[Task]:
+    return [Task.from_json(t) for t in d["results"]]
+
+
+def create_tasks(tasks: Sequence[TaskFields], idempotency_key: str) -> Call[list[Task]]:
+    return Call(
+        "POST",
+        "/tasks/bulk/",
+        _tasks,
+        json={"tasks": [_body(dict(t)) for t in tasks]},
+        headers={"Idempotency-Key": idempotency_key},
+        replayable=True,
+    )
+
+
 def list_tasks(filters: TaskFilters) -> Call[Page[Task]]:
     page = filters.get("page", 1)
     number = page if isinstance(page, int) else 0

@@ -46,6 +46,17 @@ class Tasks:
         key = idempotency_key or new_idempotency_key()
         return self._t.call(api.create_task(fields, key))
 
+    def create_many(
+        self, tasks: Sequence[api.TaskFields], *, idempotency_key: str | None = None
+    ) -> list[Task]:
+        """``POST /tasks/bulk/``: up to 1,000 tasks, all created or none, in this order.
+
+        One key covers the whole request (one is made when none is given, so retries are safe);
+        a :class:`ValidationError` names each task's field as ``tasks[i].field``.
+        """
+        key = idempotency_key or new_idempotency_key()
+        return self._t.call(api.create_tasks(tasks, key))
+
     def list(self, **filters: Unpack[api.TaskFilters]) -> Page[Task]:
         """``GET /tasks/`` with filters, ordering and page (``page_size`` at most 500)."""
         return self._t.call(api.list_tasks(filters))
