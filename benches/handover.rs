@@ -45,7 +45,7 @@ fn longest_pause(acks: &[Instant], from: Instant) -> Duration {
 }
 
 async fn run(graceful: bool) -> Duration {
-    // The default timing: heartbeat 100 ms, elections 500–1000 ms.
+    // The default timing: heartbeat 100 ms, elections 400–800 ms.
     let mut cluster = Cluster::start(3, "").await;
     let leader = cluster.leader().await;
     let stop = Arc::new(AtomicBool::new(false));

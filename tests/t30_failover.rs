@@ -124,7 +124,7 @@ async fn no_acknowledged_write_is_lost_while_nodes_are_killed_and_restarted() {
 /// the others would still be waiting out an election timeout at that moment.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_leader_hands_leadership_over_before_it_exits() {
-    // The default timing: elections 500–1000 ms after the last heartbeat.
+    // The default timing: elections 400–800 ms after the last heartbeat.
     let mut c = Cluster::start(3, "").await;
     for round in 0..2 {
         let leader = c.leader().await;

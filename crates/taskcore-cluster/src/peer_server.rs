@@ -83,11 +83,25 @@ async fn connection(
         Ok(Err(e)) => return Err(e),
         Err(_) => return Err(WireError::Malformed("no handshake in time".into())),
     };
-    loop {
-        let request: PeerRequest = read_frame(&mut stream).await?;
-        let response = answer(&node, request).await;
-        write_frame(&mut stream, &response).await?;
+    // Whether the leader's appends arrive here: when such a connection closes, the leader's
+    // process has probably died (see `LeaderContact::lost`).
+    let mut carries_appends = false;
+    let served = async {
+        loop {
+            let request: PeerRequest = read_frame(&mut stream).await?;
+            let response = answer(&node, request).await;
+            carries_appends |= matches!(
+                &response,
+                PeerResponse::Append(Ok(r)) if !matches!(r, AppendEntriesResponse::HigherVote(_))
+            );
+            write_frame(&mut stream, &response).await?;
+        }
+    };
+    let ended: Result<(), WireError> = served.await;
+    if carries_appends {
+        node.inner.leader_contact.lost();
     }
+    ended
 }
 
 async fn answer(node: &ClusterHandle, request: PeerRequest) -> PeerResponse {

@@ -30,6 +30,8 @@ use crate::{ClusterHandle, NodeId};
 pub(crate) struct LeaderContact {
     epoch: Instant,
     at_ms: AtomicU64,
+    /// When a connection on which the leader's appends arrived was closed (0: never).
+    lost_ms: AtomicU64,
     /// The term this node was last seen leading, and since when (within a poll).
     leading: std::sync::Mutex<Option<(u64, Instant)>>,
 }
@@ -41,6 +43,7 @@ impl LeaderContact {
         LeaderContact {
             epoch: Instant::now(),
             at_ms: AtomicU64::new(0),
+            lost_ms: AtomicU64::new(0),
             leading: std::sync::Mutex::new(None),
         }
     }
@@ -63,8 +66,26 @@ impl LeaderContact {
 
     /// A leader's append or snapshot was accepted, or a vote granted, now.
     pub(crate) fn heard(&self) {
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.at_ms.fetch_max(ms, Ordering::AcqRel);
+        self.at_ms.fetch_max(self.now_ms(), Ordering::AcqRel);
+    }
+
+    /// A connection that carried the leader's appends was closed, now: a leader whose process
+    /// dies closes them all at once (a crashed host or a cut network closes none, and is
+    /// noticed by its silence alone).
+    pub(crate) fn lost(&self) {
+        let ms = self.now_ms().max(1);
+        self.lost_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    /// Whether the leader's connection closed after it was last heard: it is probably gone, and
+    /// this node stands as soon as the others may vote, without the random part of the wait.
+    /// (It changes nothing else: no voter says yes before the longest election timeout.)
+    pub(crate) fn leader_gone(&self) -> bool {
+        self.lost_ms.load(Ordering::Acquire) > self.at_ms.load(Ordering::Acquire)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// How long since a leader was last heard.
@@ -148,16 +169,19 @@ impl ClusterHandle {
 /// part of the range, then asks. The longest election timeout is also what every voter requires
 /// before it says yes, and openraft's leader lease: a voter refuses a real vote within that time
 /// of hearing a leader, so asking earlier would only waste a term.
+///
+/// When the leader's connection closed (its process died), the random part shrinks to a
+/// fifth, and a lost pre-vote is tried again a heartbeat later rather than a whole timeout
+/// later: the others may vote the moment their own wait is over, and a node that asks the
+/// moment it may saves most of a second. The wait is slept to its end, not polled.
 pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
     let (min, max) = node.inner.election_timeout;
-    let timeout = || {
-        let spread = max.saturating_sub(min).as_millis() as u64;
-        max + Duration::from_millis(rand::thread_rng().gen_range(0..=spread))
-    };
-    let mut wait = timeout();
+    let spread = max.saturating_sub(min).as_millis() as u64;
+    let draw = |part: u64| max + Duration::from_millis(rand::thread_rng().gen_range(0..=part));
+    let mut wait = draw(spread);
+    let mut quick = draw(spread / 5);
     let mut last_try = Instant::now();
     loop {
-        tokio::time::sleep(poll).await;
         let m = node.inner.raft.metrics().borrow().clone();
         let voter = m
             .membership_config
@@ -169,14 +193,25 @@ pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
         }
         if m.state == ServerState::Leader || !voter || m.running_state.is_err() {
             last_try = Instant::now();
+            tokio::time::sleep(poll).await;
             continue;
         }
-        let silence = node.inner.leader_contact.silence().min(last_try.elapsed());
-        if silence < wait {
+        let contact = &node.inner.leader_contact;
+        let silence = contact.silence();
+        let due = if contact.leader_gone() {
+            // Asked again one heartbeat after a lost try, not one timeout.
+            let retry = poll.saturating_sub(last_try.elapsed());
+            quick.saturating_sub(silence).max(retry)
+        } else {
+            wait.saturating_sub(silence.min(last_try.elapsed()))
+        };
+        if !due.is_zero() {
+            tokio::time::sleep(due.min(poll)).await;
             continue;
         }
         last_try = Instant::now();
-        wait = timeout();
+        wait = draw(spread);
+        quick = draw(spread / 5);
         if node.pre_vote().await {
             tracing::info!(
                 term = m.current_term,
@@ -188,5 +223,28 @@ pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
         } else {
             tracing::debug!("pre-vote lost: not standing");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_leader_connection_counts_until_the_leader_is_heard_again() {
+        let contact = LeaderContact::new();
+        assert!(!contact.leader_gone(), "nothing lost yet");
+        tokio::time::advance(Duration::from_millis(5)).await;
+        contact.heard();
+        assert!(!contact.leader_gone());
+        tokio::time::advance(Duration::from_millis(5)).await;
+        contact.lost();
+        assert!(contact.leader_gone(), "closed after it was last heard");
+        // The silence still counts from the last append: losing a connection is not silence.
+        assert_eq!(contact.silence(), Duration::from_millis(5));
+        tokio::time::advance(Duration::from_millis(5)).await;
+        contact.heard();
+        assert!(!contact.leader_gone(), "a leader heard since is not gone");
+        assert_eq!(contact.silence(), Duration::ZERO);
     }
 }

@@ -103,7 +103,7 @@ pub struct AuthSection {
 pub struct RaftSection {
     /// Leader heartbeat period, milliseconds (default 100).
     pub heartbeat_ms: Option<u64>,
-    /// Election timeout range, milliseconds (default [500, 1000]).
+    /// Election timeout range, milliseconds (default [400, 800]).
     pub election_timeout_ms: Option<[u64; 2]>,
     /// Build a snapshot after this many applied entries (default 10,000).
     pub snapshot_after_logs: Option<u64>,
