@@ -1,0 +1,244 @@
+//! Task Core measured the way the anchors (etcd, BullMQ, Celery) are: the rows of the comparison
+//! in BENCHMARKS.md, printed as `key=value` lines like the anchors' own scripts.
+//!
+//! ```sh
+//! cargo build --release -p taskcore -p taskctl && cargo bench --bench compare
+//! scripts/compare.sh ANCHORS_DIR     # the anchors, then this, one system at a time
+//! ```
+//!
+//! - **creates** (`mode=create`): a three-node cluster with the default Raft timing; `conc`
+//!   clients, each with its own keep-alive connection to the leader, create tasks back to back
+//!   (as etcd's load generator puts new keys): after one second of warm-up, for `COMPARE_SECS`
+//!   (default 20) or 20,000 creates, whichever comes first.
+//! - **reads** (`mode=get`): linearizable `GET /tasks/{id}/` of one task by 16 clients, through
+//!   the leader, spread over the three nodes, and on a one-node cluster.
+//! - **jobs end to end** (`mode=jobs`): 20,000 no-op tasks created with `POST /tasks/bulk/` in
+//!   chunks of 1,000 while one `taskcore worker` (concurrency 50, `noop` handler) runs them, as
+//!   the BullMQ anchor does; jobs per second from the first create sent to the last completion.
+//! - **failover** (`mode=failover`): ten times, a fresh three-node cluster with the default
+//!   timing; the leader is `SIGKILL`ed while a client of a survivor resends one create (under one
+//!   key) every 10 ms; the time from the kill to its acknowledgement.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
+use common::cluster::{all_tasks, retryable, task, Cluster};
+use common::worker::WorkerProc;
+use taskcore_client::Client;
+
+/// Most operations of one measured phase (etcd's load generator stops at the same count).
+const MAX_OPS: u64 = 20_000;
+/// Jobs of the end-to-end run, and tasks per bulk request.
+const JOBS: usize = 20_000;
+const CHUNK: usize = 1_000;
+
+fn seconds() -> Duration {
+    let secs = std::env::var("COMPARE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs)
+}
+
+/// One phase: `clients.len()` loops of `op`, a warm-up second unmeasured, then until the time
+/// or the count runs out; prints the rate and latency percentiles.
+async fn phase<F, Fut>(label: &str, clients: Vec<Client>, op: F)
+where
+    F: Fn(Client, u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let conc = clients.len();
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    let done = Arc::new(AtomicU64::new(0));
+    let mut joins = Vec::new();
+    let started = Arc::new(std::sync::OnceLock::<Instant>::new());
+    for client in clients {
+        let (op, done, started) = (op.clone(), done.clone(), started.clone());
+        joins.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < warm_until {
+                op(client.clone(), n).await;
+                n += 1;
+            }
+            let begin = *started.get_or_init(Instant::now);
+            let mut latencies = Vec::new();
+            while begin.elapsed() < seconds() && done.fetch_add(1, Ordering::Relaxed) < MAX_OPS {
+                let t0 = Instant::now();
+                op(client.clone(), n).await;
+                latencies.push(t0.elapsed());
+                n += 1;
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for j in joins {
+        all.extend(j.await.expect("a load loop"));
+    }
+    let elapsed = started.get().map_or(1.0, |s| s.elapsed().as_secs_f64());
+    all.sort_unstable();
+    let at = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "system=taskcore {label} conc={conc} ops={} rate={:.0} p50_ms={:.2} p99_ms={:.2}",
+        all.len(),
+        all.len() as f64 / elapsed,
+        at(0.50),
+        at(0.99)
+    );
+}
+
+async fn creates(cluster: &Cluster, leader: usize) {
+    for conc in [1, 16, 64] {
+        let clients = (0..conc).map(|_| cluster.client(leader)).collect();
+        phase(
+            "mode=create target=leader nodes=3",
+            clients,
+            |c, n| async move {
+                c.create_task(&task(&format!("c{n}")), None)
+                    .await
+                    .expect("create");
+            },
+        )
+        .await;
+    }
+}
+
+async fn reads(label: &str, clients: Vec<Client>, id: u64) {
+    phase(label, clients, move |c, _| async move {
+        c.get_task(&id.to_string()).await.expect("read");
+    })
+    .await;
+}
+
+fn time(s: &str) -> SystemTime {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| SystemTime::from(t.with_timezone(&Utc)))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// `JOBS` no-op tasks created in bulk while one worker of concurrency 50 runs them.
+async fn jobs(label: &str, cluster: &Cluster, via: usize) {
+    let urls: Vec<&str> = cluster.nodes.iter().map(|n| n.url.as_str()).collect();
+    let _worker = WorkerProc::spawn(
+        &urls,
+        &["data_export=noop"],
+        &["--worker-id", "compare", "--concurrency", "50"],
+    );
+    let client = cluster.client(via);
+    let before = all_tasks(&client).await.len();
+    let start = SystemTime::now();
+    for chunk in 0..JOBS / CHUNK {
+        let tasks: Vec<_> = (0..CHUNK).map(|i| task(&format!("j{chunk}-{i}"))).collect();
+        client
+            .create_tasks(&tasks, None)
+            .await
+            .expect("bulk create");
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done = client
+            .list_tasks(&[("status", "completed"), ("page_size", "1")])
+            .await
+            .map(|p| p.count as usize)
+            .unwrap_or(0);
+        if done >= JOBS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{done} of {JOBS} completed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tasks = all_tasks(&client).await;
+    let last = tasks
+        .iter()
+        .skip(before)
+        .filter_map(|t| t.completed_at.as_deref().map(time))
+        .max()
+        .unwrap_or(start);
+    let secs = last.duration_since(start).map_or(1.0, |d| d.as_secs_f64());
+    println!(
+        "system=taskcore mode=jobs {label} jobs={JOBS} seconds={secs:.2} rate={:.0}",
+        JOBS as f64 / secs
+    );
+}
+
+async fn failover(run: u32) {
+    let mut cluster = Cluster::start(3, "").await;
+    let leader = cluster.leader().await;
+    let survivor = cluster.client((leader + 1) % 3);
+    let key = format!("after-kill-{run}");
+    cluster.nodes[leader].kill9();
+    let killed = Instant::now();
+    loop {
+        match survivor.create_task(&task(&key), Some(&key)).await {
+            Ok(_) => break,
+            Err(e) if retryable(&e) && killed.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("no write after the kill: {e}"),
+        }
+    }
+    println!(
+        "system=taskcore mode=failover run={run} ms={}",
+        killed.elapsed().as_millis()
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return; // `cargo test --benches` asks for a list; there is nothing to run as a test.
+    }
+    let only = std::env::var("COMPARE_ONLY").unwrap_or_default();
+    let wants = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
+    if wants("writes") || wants("reads") {
+        let cluster = Cluster::start(3, "").await;
+        let leader = cluster.leader().await;
+        if wants("writes") {
+            creates(&cluster, leader).await;
+        }
+        if wants("reads") {
+            let id = cluster
+                .client(leader)
+                .create_task(&task("read me"), None)
+                .await
+                .expect("create")
+                .id;
+            let to_leader = (0..16).map(|_| cluster.client(leader)).collect();
+            reads("mode=get target=leader nodes=3", to_leader, id).await;
+            let spread = (0..16).map(|i| cluster.client(i % 3)).collect();
+            reads("mode=get target=all nodes=3", spread, id).await;
+        }
+    }
+    if wants("reads") {
+        let one = Cluster::start(1, "").await;
+        let id = one
+            .client(0)
+            .create_task(&task("read me"), None)
+            .await
+            .expect("create")
+            .id;
+        let clients = (0..16).map(|_| one.client(0)).collect();
+        reads("mode=get target=leader nodes=1", clients, id).await;
+    }
+    if wants("jobs") {
+        let one = Cluster::start(1, "").await;
+        jobs("nodes=1", &one, 0).await;
+        drop(one);
+        let three = Cluster::start(3, "").await;
+        let leader = three.leader().await;
+        jobs("nodes=3", &three, leader).await;
+    }
+    if wants("failover") {
+        for run in 1..=10 {
+            failover(run).await;
+        }
+    }
+}
