@@ -171,15 +171,19 @@ impl ClusterHandle {
 /// of hearing a leader, so asking earlier would only waste a term.
 ///
 /// When the leader's connection closed (its process died), the random part shrinks to a
-/// fifth, and a lost pre-vote is tried again a heartbeat later rather than a whole timeout
-/// later: the others may vote the moment their own wait is over, and a node that asks the
-/// moment it may saves most of a second. The wait is slept to its end, not polled.
+/// fifth, and a lost try is made again after half a heartbeat plus a random part of up to half
+/// the range rather than a whole timeout later: the others may vote the moment their own wait
+/// is over, and a node that asks the moment it may saves most of a second. (The random part of
+/// the retry matters: two followers that both saw the leader die and split the votes would
+/// otherwise retry in lockstep, and split them again.) The wait is slept to its end, not
+/// polled.
 pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
     let (min, max) = node.inner.election_timeout;
     let spread = max.saturating_sub(min).as_millis() as u64;
     let draw = |part: u64| max + Duration::from_millis(rand::thread_rng().gen_range(0..=part));
     let mut wait = draw(spread);
     let mut quick = draw(spread / 5);
+    let mut retry = Duration::ZERO;
     let mut last_try = Instant::now();
     loop {
         let m = node.inner.raft.metrics().borrow().clone();
@@ -199,9 +203,9 @@ pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
         let contact = &node.inner.leader_contact;
         let silence = contact.silence();
         let due = if contact.leader_gone() {
-            // Asked again one heartbeat after a lost try, not one timeout.
-            let retry = poll.saturating_sub(last_try.elapsed());
-            quick.saturating_sub(silence).max(retry)
+            // Asked again a fraction of a timeout after a lost try, not a whole one.
+            let again = retry.saturating_sub(last_try.elapsed());
+            quick.saturating_sub(silence).max(again)
         } else {
             wait.saturating_sub(silence.min(last_try.elapsed()))
         };
@@ -212,6 +216,7 @@ pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
         last_try = Instant::now();
         wait = draw(spread);
         quick = draw(spread / 5);
+        retry = poll / 2 + Duration::from_millis(rand::thread_rng().gen_range(0..=spread / 2));
         if node.pre_vote().await {
             tracing::info!(
                 term = m.current_term,
