@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use common::cluster::{all_tasks, retryable, task, Cluster};
+use common::cluster::{all_tasks, retryable, task, wait_completed, Cluster};
 use common::worker::WorkerProc;
 use taskcore_client::Client;
 
@@ -142,19 +142,7 @@ async fn jobs(label: &str, cluster: &Cluster, via: usize) {
             .await
             .expect("bulk create");
     }
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let done = client
-            .list_tasks(&[("status", "completed"), ("page_size", "1")])
-            .await
-            .map(|p| p.count as usize)
-            .unwrap_or(0);
-        if done >= JOBS {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{done} of {JOBS} completed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_completed(&client, JOBS).await;
     let tasks = all_tasks(&client).await;
     let last = tasks
         .iter()

@@ -13,11 +13,10 @@ mod common;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
-use common::cluster::{all_tasks, task, Cluster, FAST_RAFT};
+use common::cluster::{all_tasks, task, wait_completed, Cluster, FAST_RAFT};
 use common::worker::WorkerProc;
 use taskcore_client::Client;
 use taskcore_wire::{TaskBody, TaskStatus};
-use tokio::time::Instant;
 
 /// Tasks of the throughput run.
 const THROUGHPUT_TASKS: usize = 5000;
@@ -58,19 +57,8 @@ fn workers(urls: &[String]) -> Vec<WorkerProc> {
 }
 
 async fn wait_all_completed(client: &Client, n: usize) -> Vec<TaskBody> {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let done = client
-            .list_tasks(&[("status", "completed"), ("page_size", "1")])
-            .await
-            .map(|p| p.count as usize)
-            .unwrap_or(0);
-        if done >= n {
-            return all_tasks(client).await;
-        }
-        assert!(Instant::now() < deadline, "{done} of {n} completed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_completed(client, n).await;
+    all_tasks(client).await
 }
 
 /// Creates `THROUGHPUT_TASKS` as fast as `CREATORS` clients can while the workers run them;

@@ -37,20 +37,20 @@ measure() {
     --http-addr "127.0.0.1:$http" --raft-addr "127.0.0.1:$raft" >/dev/null 2>"$work/node.err" &
   pid=$!
   python3 - "$http" "$token" "$creates" <<'EOF'
-import http.client, json, sys, time
+import http.client, json, sys, time, urllib.request
 port, token, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 deadline = time.time() + 300
 while True:
     try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        c.request("GET", "/readyz")
-        if c.getresponse().status == 200:
-            break
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=60) as r:
+            if r.status == 200:
+                break
     except OSError:
         pass
     if time.time() > deadline:
         sys.exit("the node never became ready")
     time.sleep(0.2)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 headers = {"Authorization": f"Bearer {token}", "X-Brand-ID": "9",
            "Content-Type": "application/json"}
 body = json.dumps({"task_type": "data_export", "description": "cost", "context_data": {"n": 1}})
@@ -61,7 +61,8 @@ for _ in range(n):
     if r.status != 201:
         sys.exit(f"create answered {r.status}")
 EOF
-  kill -TERM "$pid"
+  # Under strace the node is the tracer's child; under valgrind it is the process itself.
+  kill -TERM "$(pgrep -P "$pid" || echo "$pid")"
   wait "$pid" || true
   pid=""
 }
@@ -69,8 +70,10 @@ EOF
 instructions() {
   local out="$work/callgrind.$1"
   measure "$1" valgrind --tool=callgrind --callgrind-out-file="$out" --trace-children=no -q
-  # The total of every thread's profile ("summary:" or "totals:" line of each file).
-  cat "$out"* | awk '/^(summary|totals):/ { s += $2 } END { print s }'
+  # The total of every thread's profile (each file's "summary:" line, else its "totals:").
+  for f in "$out"*; do
+    awk '/^summary:/ { s = $2 } /^totals:/ { t = $2 } END { printf "%.0f\n", (s ? s : t) }' "$f"
+  done | awk '{ n += $1 } END { printf "%.0f\n", n }'
 }
 syscalls() {
   local out="$work/strace.$1"

@@ -227,3 +227,20 @@ pub async fn all_tasks(client: &Client) -> Vec<TaskBody> {
         page += 1;
     }
 }
+
+/// Waits (at most 10 minutes) until `n` of brand 9's tasks on node `client` are completed.
+pub async fn wait_completed(client: &Client, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done = client
+            .list_tasks(&[("status", "completed"), ("page_size", "1")])
+            .await
+            .map(|p| p.count as usize)
+            .unwrap_or(0);
+        if done >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{done} of {n} completed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

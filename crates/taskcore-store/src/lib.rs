@@ -1,5 +1,6 @@
 //! Storage of Task Core on sled: task records, idempotency keys and the state machine's meta,
-//! written in one atomic batch and flushed once per batch of applied commands.
+//! written in one atomic batch per batch of applied commands; the Raft log's flush (with a real
+//! sync, [`DiskSync`]) is the one an acknowledgement rests on.
 //!
 //! It implements openraft's `RaftLogStorage` ([`LogStore`]) and `RaftStateMachine`
 //! ([`RaftStore`]) for any type configuration whose entries carry core `Proposal`s.

@@ -129,7 +129,7 @@ where
             ));
         }
         let sm = self.sm.clone();
-        // Applying flushes to disk: keep it off the async workers.
+        // Applying writes to sled (and may wait for its locks): keep it off the async workers.
         let applied = tokio::task::spawn_blocking(move || {
             let sizes: Vec<usize> = entries
                 .iter()

@@ -138,8 +138,13 @@ impl StateMachine {
         })
     }
 
-    /// Applies committed proposals in order, writes their changes in one atomic sled batch and
-    /// flushes it to disk before returning: what this returns is durable.
+    /// Applies committed proposals in order and writes their changes in one atomic sled batch.
+    ///
+    /// The batch is not flushed here: what it applies is durable already, in the Raft log, and
+    /// it reaches the disk with the next log flush (the log and the state machine share one
+    /// sled database, whose flush writes everything before it) or sled's own flush every
+    /// 500 ms. A crash before then leaves the state machine at an earlier applied index, from
+    /// which the log is applied again (sled recovers a prefix of its writes, each batch whole).
     ///
     /// # Errors
     /// A storage failure. After one, the state machine refuses every further batch (the
@@ -151,8 +156,8 @@ impl StateMachine {
     }
 
     /// Applies a batch of log entries — a proposal, or `None` for an entry that carries none —
-    /// and writes `meta` (the last applied log id, the membership) in the same atomic batch,
-    /// flushed before returning.
+    /// and writes `meta` (the last applied log id, the membership) in the same atomic batch
+    /// (not flushed: see [`StateMachine::apply_batch`]).
     ///
     /// # Errors
     /// As [`StateMachine::apply_batch`].
@@ -306,8 +311,6 @@ fn apply_locked(
         batch.insert(k, v);
     }
     inner.tree.apply_batch(batch)?;
-    // sled syncs on its own only every 500 ms: an applied batch must be on disk now.
-    inner.db.flush()?;
     for outcome in outcomes.iter().flatten() {
         inner.stats.count(outcome);
     }
