@@ -374,3 +374,59 @@ async fn finished_tasks_are_purged_past_the_configured_retention() {
         "{metrics}"
     );
 }
+
+/// Sums `taskcore_http_requests_total` over the series of one route.
+fn requests(metrics: &str, route: &str) -> u64 {
+    let label = format!("route=\"{route}\"");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("taskcore_http_requests_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A busy worker reports its successes together (`POST /workers/complete/`): fewer requests
+/// than tasks, and none one by one.
+#[tokio::test]
+async fn a_busy_worker_reports_its_completions_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path(), 30_000);
+    let client = Client::new(&node.url, &token(false)).with_brand(9);
+    let tasks: Vec<NewTask> = (0..300)
+        .map(|_| NewTask {
+            task_type: "data_export".into(),
+            ..Default::default()
+        })
+        .collect();
+    let created = client.create_tasks(&tasks, None).await.unwrap();
+    let _worker = WorkerProc::spawn(
+        &[&node.url],
+        &["data_export=noop"],
+        &["--concurrency", "32"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = client
+            .list_tasks(&[("status", "completed"), ("page_size", "1")])
+            .await
+            .unwrap()
+            .count;
+        if done == created.count {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{done} of 300 completed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = reqwest::get(format!("{}/metrics", node.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let batched = requests(&metrics, "/workers/complete/");
+    assert!(
+        batched > 0 && batched < 300,
+        "{batched} requests for 300 completions"
+    );
+    assert_eq!(requests(&metrics, "/workers/tasks/{id}/complete/"), 0);
+}

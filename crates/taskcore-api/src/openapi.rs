@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{bulk, cluster, ops, periodic, tasks, workers};
+use crate::routes::{bulk, cluster, complete_many, ops, periodic, tasks, workers};
 
 /// The OpenAPI 3 description of the contract.
 #[derive(OpenApi)]
@@ -14,7 +14,7 @@ use crate::routes::{bulk, cluster, ops, periodic, tasks, workers};
         tasks::delete_task, tasks::retry_task, tasks::cancel_task, tasks::queue_stats,
         tasks::type_stats, cluster::status, cluster::backup, cluster::init, cluster::add_learner,
         cluster::change_membership, cluster::remove_node, workers::lease, workers::heartbeat,
-        workers::complete, workers::fail, workers::release, ops::healthz, ops::readyz, ops::status,
+        workers::complete, complete_many::complete_many, workers::fail, workers::release, ops::healthz, ops::readyz, ops::status,
         periodic::list_periodic,
         periodic::create_periodic, periodic::get_periodic, periodic::put_periodic,
         periodic::patch_periodic, periodic::delete_periodic, periodic::run_now,

@@ -7,10 +7,11 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use taskcore_wire::{
-    CancelResponse, ClusterStatusBody, CompleteRequest, CreatedTasks, ErrorBody, FailRequest,
-    FailResponse, HeartbeatRequest, HeartbeatResponse, InitRequest, LearnerRequest, LeaseRequest,
-    LeaseResponse, MembershipRequest, NewTask, Page, PeriodicTaskBody, PeriodicTaskRequest,
-    QueueStats, ReleaseRequest, RetryRequest, RetryResponse, TaskBody, TaskPatch, TypeStats,
+    CancelResponse, ClusterStatusBody, CompleteManyRequest, CompleteManyResponse, CompleteRequest,
+    CreatedTasks, ErrorBody, FailRequest, FailResponse, HeartbeatRequest, HeartbeatResponse,
+    InitRequest, LearnerRequest, LeaseRequest, LeaseResponse, MembershipRequest, NewTask, Page,
+    PeriodicTaskBody, PeriodicTaskRequest, QueueStats, ReleaseRequest, RetryRequest, RetryResponse,
+    TaskBody, TaskPatch, TypeStats,
 };
 
 /// How long a worker's report (heartbeat, complete, fail, release) may take before it is tried elsewhere.
@@ -284,6 +285,20 @@ impl Client {
     pub async fn complete(&self, id: u64, req: &CompleteRequest) -> Result<TaskBody, ClientError> {
         let path = format!("/workers/tasks/{id}/complete/");
         self.send(self.timed(Method::POST, &path).json(req)).await
+    }
+
+    /// `POST /workers/complete/`: up to 100 successes at once; one result per report, in order
+    /// (a refused report refuses no other).
+    ///
+    /// # Errors
+    /// Any [`ClientError`] for the request as a whole (a 503 when the cluster took none of them
+    /// for sure: resend them all).
+    pub async fn complete_many(
+        &self,
+        req: &CompleteManyRequest,
+    ) -> Result<CompleteManyResponse, ClientError> {
+        self.send(self.timed(Method::POST, "/workers/complete/").json(req))
+            .await
     }
 
     /// `POST /workers/tasks/{id}/fail/`.

@@ -24,6 +24,7 @@ pub use task::{
     UserBody,
 };
 pub use worker::{
-    CompleteRequest, FailRequest, FailResponse, HeartbeatRequest, HeartbeatResponse, LeaseRequest,
-    LeaseResponse, LeasedTaskBody, MetricsReportBody, ReleaseRequest,
+    CompleteManyRequest, CompleteManyResponse, CompleteRequest, Completion, CompletionResult,
+    FailRequest, FailResponse, HeartbeatRequest, HeartbeatResponse, LeaseRequest, LeaseResponse,
+    LeasedTaskBody, MetricsReportBody, ReleaseRequest,
 };

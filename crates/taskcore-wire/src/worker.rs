@@ -112,6 +112,52 @@ pub struct CompleteRequest {
     pub metrics: Option<MetricsReportBody>,
 }
 
+/// One report of `POST /workers/complete/`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Completion {
+    /// The task's numeric `id`.
+    pub id: u64,
+    /// The attempt's lease.
+    pub lease_id: String,
+    /// The result object.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub result_data: serde_json::Value,
+    /// Final figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsReportBody>,
+}
+
+/// The body of `POST /workers/complete/`: up to 100 successes reported at once.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompleteManyRequest {
+    /// The reports, each as `POST /workers/tasks/{id}/complete/` takes it, with the task's id.
+    pub completions: Vec<Completion>,
+}
+
+/// What became of one report of `POST /workers/complete/`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompletionResult {
+    /// The task.
+    pub id: u64,
+    /// The HTTP status the report would have had alone (200: completed; 409: the lease is
+    /// lost; 404: no such task).
+    pub status: u16,
+    /// Why it was refused, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ErrorBody>,
+}
+
+/// The answer to `POST /workers/complete/`: one result per report, in the request's order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompleteManyResponse {
+    /// The results.
+    pub results: Vec<CompletionResult>,
+}
+
 /// The body of `POST /workers/tasks/{id}/fail/`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

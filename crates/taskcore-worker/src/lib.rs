@@ -7,6 +7,7 @@
 //! knows nothing of the core, the store or Raft.
 
 mod builtin;
+mod completions;
 mod exec;
 mod handler;
 mod runtime;

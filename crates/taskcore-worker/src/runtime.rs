@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use taskcore_client::ClientError;
 use taskcore_wire::{
-    CompleteRequest, FailRequest, HeartbeatRequest, LeaseRequest, LeasedTaskBody,
-    MetricsReportBody, ReleaseRequest,
+    Completion, FailRequest, HeartbeatRequest, LeaseRequest, LeasedTaskBody, MetricsReportBody,
+    ReleaseRequest,
 };
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -62,8 +62,10 @@ pub struct Worker {
 }
 
 /// What every attempt of one worker shares.
-struct Shared {
+pub(crate) struct Shared {
     servers: Servers,
+    /// Successes waiting to be reported together (see `completions`).
+    completions: tokio::sync::mpsc::UnboundedSender<crate::completions::Pending>,
     /// Turns true when running attempts must be given back now.
     give_back: watch::Receiver<bool>,
 }
@@ -95,6 +97,7 @@ impl Worker {
             stop_tx.closed().await;
         });
         let (give_back_tx, give_back) = watch::channel(false);
+        let (completions, completing) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             servers: Servers::new(
                 &self.config.servers,
@@ -102,7 +105,10 @@ impl Worker {
                 self.config.ca_pem.as_deref(),
             ),
             give_back,
+            completions,
         });
+        // Ends when the worker has stopped and dropped `shared`.
+        tokio::spawn(crate::completions::run(Arc::downgrade(&shared), completing));
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut attempts = JoinSet::new();
         let mut types: Vec<String> = self.handlers.keys().cloned().collect();
@@ -236,16 +242,28 @@ async fn run_attempt(
     match ending {
         Ending::Abandoned(why) => tracing::info!(task = %job.task_id, why, "attempt abandoned"),
         Ending::Finished(Ok(result_data)) => {
-            let req = CompleteRequest {
-                lease_id,
-                result_data,
-                metrics,
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let pending = crate::completions::Pending {
+                completion: Completion {
+                    id,
+                    lease_id,
+                    result_data,
+                    metrics,
+                },
+                ttl,
+                reply,
             };
-            let r = report(&shared, ttl, |c| {
-                let req = req.clone();
-                async move { c.complete(id, &req).await.map(drop) }
-            });
-            log_report(&job, "completed", r.await);
+            let r = match shared.completions.send(pending) {
+                Ok(()) => answer.await.unwrap_or_else(|_| {
+                    Err(ClientError::Transport(
+                        "the worker stopped reporting".into(),
+                    ))
+                }),
+                Err(_) => Err(ClientError::Transport(
+                    "the worker stopped reporting".into(),
+                )),
+            };
+            log_report(&job, "completed", r);
         }
         Ending::GivenBack => {
             let r = handle.snapshot();
@@ -388,10 +406,14 @@ async fn heartbeat(
 
 /// Sends a final report, trying again while no node can take it, for at most one lease
 /// lifetime: past that the lease has run out and the scheduler retries the task anyway.
-async fn report<F, Fut>(shared: &Shared, ttl: Duration, f: F) -> Result<(), ClientError>
+pub(crate) async fn report<F, Fut, T>(
+    shared: &Shared,
+    ttl: Duration,
+    f: F,
+) -> Result<T, ClientError>
 where
     F: Fn(taskcore_client::Client) -> Fut,
-    Fut: Future<Output = Result<(), ClientError>>,
+    Fut: Future<Output = Result<T, ClientError>>,
 {
     let until = Instant::now() + ttl;
     let mut pause = Duration::from_millis(50);

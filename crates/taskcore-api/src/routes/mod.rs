@@ -7,6 +7,7 @@ use crate::AppState;
 
 pub mod bulk;
 pub mod cluster;
+pub mod complete_many;
 pub mod ops;
 pub mod periodic;
 pub mod tasks;

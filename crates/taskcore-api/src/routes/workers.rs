@@ -43,13 +43,18 @@ const EMPTY_LEASE_BACKOFF: Duration = Duration::from_millis(50);
 pub fn routes() -> Router<AppState> {
     let r = Router::new();
     let r = route(r, "/workers/lease/", post(lease));
+    let r = route(
+        r,
+        "/workers/complete/",
+        post(super::complete_many::complete_many),
+    );
     let r = route(r, "/workers/tasks/{id}/heartbeat/", post(heartbeat));
     let r = route(r, "/workers/tasks/{id}/complete/", post(complete));
     let r = route(r, "/workers/tasks/{id}/fail/", post(fail));
     route(r, "/workers/tasks/{id}/release/", post(release))
 }
 
-fn string(
+pub(super) fn string(
     body: &Map<String, Value>,
     name: &str,
     required: bool,
@@ -93,7 +98,7 @@ fn integer(
     }
 }
 
-fn object(
+pub(super) fn object(
     body: &Map<String, Value>,
     name: &str,
     max: usize,
@@ -107,7 +112,7 @@ fn object(
     check_object_size(name, v, max, e)
 }
 
-fn metrics(body: &Map<String, Value>, e: &mut FieldErrors) -> Option<MetricsReport> {
+pub(super) fn metrics(body: &Map<String, Value>, e: &mut FieldErrors) -> Option<MetricsReport> {
     let m = body.get("metrics").filter(|v| !v.is_null())?;
     let Some(m) = m.as_object() else {
         e.add("metrics", "Must be a JSON object.");
