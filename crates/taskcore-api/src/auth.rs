@@ -28,6 +28,8 @@ pub struct AuthKeys {
     keys: Vec<(Algorithm, DecodingKey)>,
     issuer: Option<String>,
     audience: Option<String>,
+    /// Tokens verified before (see [`crate::verified_tokens`]).
+    verified: crate::verified_tokens::VerifiedTokens,
 }
 
 impl std::fmt::Debug for AuthKeys {
@@ -83,6 +85,7 @@ impl AuthKeys {
             keys,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
+            verified: Default::default(),
         })
     }
 
@@ -91,6 +94,16 @@ impl AuthKeys {
     /// # Errors
     /// [`ApiError::TokenInvalid`] for a bad signature, algorithm, claim or shape.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        self.verify_at(token, jsonwebtoken::get_current_timestamp())
+    }
+
+    /// [`AuthKeys::verify`], with a token seen before checked against `now` (seconds since the
+    /// epoch) instead of verified again.
+    fn verify_at(&self, token: &str, now: u64) -> Result<Claims, ApiError> {
+        if let Some((claims, window)) = self.verified.get(token) {
+            window.check(now, LEEWAY_SECONDS)?;
+            return Ok(claims);
+        }
         let invalid = |why: &str| ApiError::TokenInvalid(why.to_owned());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         let (alg, key) = self
@@ -99,8 +112,9 @@ impl AuthKeys {
             .find(|(alg, _)| *alg == header.alg)
             .ok_or_else(|| invalid("token signed with an algorithm that is not accepted"))?;
         let mut validation = Validation::new(*alg);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked below, against `now`, as for a token seen before.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         let mut required = vec!["exp"];
         required.extend(self.audience.as_ref().map(|_| "aud"));
         required.extend(self.issuer.as_ref().map(|_| "iss"));
@@ -118,7 +132,20 @@ impl AuthKeys {
                 _ => format!("token not valid: {e}"),
             })
         })?;
-        Claims::from_value(&data.claims)
+        let exp = data
+            .claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| invalid("exp is not a number"))?;
+        let nbf = match data.claims.get("nbf") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| invalid("nbf is not a number"))?),
+        };
+        let window = crate::verified_tokens::Window { exp, nbf };
+        window.check(now, LEEWAY_SECONDS)?;
+        let claims = Claims::from_value(&data.claims)?;
+        self.verified.put(token, claims.clone(), window);
+        Ok(claims)
     }
 }
 
@@ -333,4 +360,59 @@ pub fn mint_hs256(secret: &str, claims: &Value) -> Result<String, jsonwebtoken::
         claims,
         &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const SECRET: &str = "a-test-secret-of-thirty-two-bytes-or-more";
+
+    fn keys() -> AuthKeys {
+        let config = AuthConfig {
+            hs256_secret: Some(SECRET.into()),
+            ..Default::default()
+        };
+        AuthKeys::new(&config).expect("keys")
+    }
+
+    #[test]
+    fn a_token_seen_before_still_expires_and_other_bytes_are_verified_afresh() {
+        let keys = keys();
+        let now = jsonwebtoken::get_current_timestamp();
+        let token =
+            mint_hs256(SECRET, &json!({"sub": 7, "exp": now + 60, "nbf": now})).expect("a token");
+        assert_eq!(keys.verify(&token).map(|c| c.user_id).ok(), Some(7));
+        // Remembered: within its window it answers from the cache...
+        assert_eq!(
+            keys.verify_at(&token, now + 60).map(|c| c.user_id).ok(),
+            Some(7)
+        );
+        // ...and past `exp` (and the leeway) or before `nbf` it does not.
+        let expired = keys.verify_at(&token, now + 60 + LEEWAY_SECONDS + 1);
+        assert!(matches!(expired, Err(ApiError::TokenInvalid(ref why)) if why == "token expired"));
+        assert!(keys.verify_at(&token, now - LEEWAY_SECONDS - 1).is_err());
+        // The same holds the first time a token is seen.
+        let fresh = mint_hs256(SECRET, &json!({"sub": 8, "exp": now + 60})).expect("a token");
+        assert!(keys
+            .verify_at(&fresh, now + 60 + LEEWAY_SECONDS + 1)
+            .is_err());
+        assert_eq!(keys.verify_at(&fresh, now).map(|c| c.user_id).ok(), Some(8));
+        // A token with one byte of its signature changed is not the same token.
+        let mut forged = token.clone();
+        let last = forged
+            .pop()
+            .map_or('A', |c| if c == 'A' { 'B' } else { 'A' });
+        forged.push(last);
+        assert!(keys.verify(&forged).is_err());
+        // New keys start with an empty cache: the token verifies against them afresh.
+        let other = AuthKeys::new(&AuthConfig {
+            hs256_secret: Some("another-secret-of-thirty-two-bytes-or-more".into()),
+            ..Default::default()
+        })
+        .expect("keys");
+        assert!(other.verify(&token).is_err());
+    }
 }

@@ -17,6 +17,7 @@ mod render;
 pub mod routes;
 mod server;
 pub mod tls;
+mod verified_tokens;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
