@@ -64,40 +64,8 @@ fn parse_bulk(
     body: &Map<String, Value>,
     types: &TaskTypes,
 ) -> Result<Vec<taskcore_core::validate::NewTaskFields>, FieldErrors> {
-    let items = match body.get("tasks") {
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(FieldErrors::single("tasks", "Must be a list of tasks.")),
-        None => return Err(FieldErrors::single("tasks", "This field is required.")),
-    };
-    if items.is_empty() || items.len() > MAX_BULK_TASKS {
-        return Err(FieldErrors::single(
-            "tasks",
-            format!("Must hold 1 to {MAX_BULK_TASKS} tasks."),
-        ));
-    }
-    let mut errors = FieldErrors::default();
-    let mut parsed = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let Value::Object(item) = item else {
-            errors.add(&format!("tasks[{i}]"), "Must be an object.");
-            continue;
-        };
-        match parse_create(item, types) {
-            Ok(fields) => parsed.push(fields),
-            Err(e) => {
-                for (field, messages) in e.0 {
-                    for message in messages {
-                        errors.add(&format!("tasks[{i}].{field}"), message);
-                    }
-                }
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(errors)
-    }
+    let items = super::list_of(body, "tasks", MAX_BULK_TASKS, "tasks")?;
+    super::each_item(items, "tasks", |item| parse_create(item, types))
 }
 
 #[cfg(test)]

@@ -69,29 +69,8 @@ fn parse(
     body: &serde_json::Map<String, Value>,
     max_bytes: usize,
 ) -> Result<Vec<CompleteAttempt>, FieldErrors> {
-    let items = match body.get("completions") {
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(FieldErrors::single("completions", "Must be a list.")),
-        None => {
-            return Err(FieldErrors::single(
-                "completions",
-                taskcore_core::validate::REQUIRED,
-            ))
-        }
-    };
-    if items.is_empty() || items.len() > MAX_COMPLETIONS {
-        return Err(FieldErrors::single(
-            "completions",
-            format!("Must hold 1 to {MAX_COMPLETIONS} reports."),
-        ));
-    }
-    let mut errors = FieldErrors::default();
-    let mut parsed = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let Value::Object(item) = item else {
-            errors.add(&format!("completions[{i}]"), "Must be an object.");
-            continue;
-        };
+    let items = super::list_of(body, "completions", MAX_COMPLETIONS, "reports")?;
+    super::each_item(items, "completions", |item| {
         let mut e = FieldErrors::default();
         let id = item.get("id").and_then(Value::as_u64);
         if id.is_none() {
@@ -101,24 +80,13 @@ fn parse(
         let result_data = object(item, "result_data", max_bytes, &mut e);
         let metrics = metrics(item, &mut e);
         match id {
-            Some(id) if e.is_empty() => parsed.push(CompleteAttempt {
+            Some(id) if e.is_empty() => Ok(CompleteAttempt {
                 id,
                 lease_id,
                 result_data: result_data.unwrap_or_else(Object::empty_object),
                 metrics,
             }),
-            _ => {
-                for (field, messages) in e.0 {
-                    for message in messages {
-                        errors.add(&format!("completions[{i}].{field}"), message);
-                    }
-                }
-            }
+            _ => Err(e),
         }
-    }
-    if errors.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(errors)
-    }
+    })
 }
