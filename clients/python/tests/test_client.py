@@ -270,6 +270,27 @@ def test_the_worker_protocol_and_lease_lost(node: Node, worker_token: str, c: Cl
     assert done.result_data == {"rows": 3}
 
 
+def test_completions_reported_together_are_fenced_one_by_one(
+    node: Node, worker_token: str, c: Client
+) -> None:
+    made = c.tasks.create_many([{"task_type": "meta_tags_generation"} for _ in range(2)])
+    with Client(node.url, token=worker_token) as w:
+        leased = w.workers.lease("py-many", ["meta_tags_generation"], max_tasks=5, wait_seconds=5)
+        assert sorted(x.task.id for x in leased) == [t.id for t in made]
+        first, second = leased
+        results = w.workers.complete_many(
+            [
+                {"id": first.task.id, "lease_id": first.lease_id, "result_data": {"n": 1}},
+                {"id": second.task.id, "lease_id": "lease_not_this_one", "result_data": {}},
+            ]
+        )
+        assert results[0] is None
+        assert isinstance(results[1], LeaseLost)
+        assert results[1].status == 409
+    assert c.tasks.get(first.task.id).result_data == {"n": 1}
+    assert c.tasks.get(second.task.id).status is Status.RUNNING
+
+
 def test_a_body_over_the_limit_is_payload_too_large(c: Client) -> None:
     with pytest.raises(PayloadTooLarge) as e:
         c.tasks.create(task_type="data_export", context_data={"blob": "x" * (1100 * 1024)})

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Generic, Literal, TypedDict, TypeVar
 
+from ._errors import ApiError, error_for
 from ._models import (
     CancelResult,
     ClusterStatus,
@@ -330,6 +331,17 @@ def heartbeat(task: int, body: dict[str, Json]) -> Call[HeartbeatResult]:
 
 def complete(task: int, body: dict[str, Json]) -> Call[None]:
     return Call("POST", f"/workers/tasks/{task}/complete/", _none, json=body, replayable=True)
+
+
+def complete_many(completions: Sequence[dict[str, Any]]) -> Call[list[ApiError | None]]:
+    def parse(d: Any) -> list[ApiError | None]:
+        return [
+            None if int(r["status"]) == 200 else error_for(int(r["status"]), r.get("error") or {})
+            for r in d["results"]
+        ]
+
+    body = {"completions": [_body(dict(c)) for c in completions]}
+    return Call("POST", "/workers/complete/", parse, json=body, replayable=True)
 
 
 def fail(task: int, body: dict[str, Json]) -> Call[FailResult]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _api as api
 from ._client import new_idempotency_key
+from ._errors import ApiError
 from ._models import (
     CancelResult,
     ClusterStatus,
@@ -198,6 +199,14 @@ class Workers:
         """Report a failure; ``retryable=False`` fails the task for good."""
         body = {"lease_id": lease_id, "error_message": error_message, "retryable": retryable}
         return await self._t.call(api.fail(task, {**body, **report}))
+
+    async def complete_many(self, completions: Sequence[dict[str, Any]]) -> list[ApiError | None]:
+        """Report up to 100 successes at once (``id``, ``lease_id``, ``result_data``, ``metrics``).
+
+        One result per report, in order: ``None`` when applied, else the error it got alone
+        (a :class:`LeaseLost` for a lost lease); each is fenced by its own lease.
+        """
+        return await self._t.call(api.complete_many(completions))
 
     async def release(self, task: int, lease_id: str, **report: Any) -> None:
         """Give the task back unfinished (``reason``, ``checkpoint`` optional)."""
