@@ -361,18 +361,23 @@ async fn finished_tasks_are_purged_past_the_configured_retention() {
     );
     let kept = client.get_task(&waiting.id.to_string()).await.unwrap();
     assert_eq!(kept.status, TaskStatus::Pending, "unfinished tasks stay");
-    let metrics = reqwest::get(format!("{}/metrics", node.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&node).await;
     assert!(
         metrics
             .lines()
             .any(|l| l == "taskcore_tasks_purged_total 1"),
         "{metrics}"
     );
+}
+
+/// The node's `/metrics` text.
+async fn metrics_of(node: &Node) -> String {
+    reqwest::get(format!("{}/metrics", node.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Sums `taskcore_http_requests_total` over the series of one route.
@@ -417,12 +422,7 @@ async fn a_busy_worker_reports_its_completions_together() {
         assert!(Instant::now() < deadline, "{done} of 300 completed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let metrics = reqwest::get(format!("{}/metrics", node.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&node).await;
     let batched = requests(&metrics, "/workers/complete/");
     assert!(
         batched > 0 && batched < 300,

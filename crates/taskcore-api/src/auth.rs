@@ -126,12 +126,8 @@ impl AuthKeys {
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
         }
-        let data = jsonwebtoken::decode::<Value>(token, key, &validation).map_err(|e| {
-            ApiError::TokenInvalid(match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired".to_owned(),
-                _ => format!("token not valid: {e}"),
-            })
-        })?;
+        let data = jsonwebtoken::decode::<Value>(token, key, &validation)
+            .map_err(|e| ApiError::TokenInvalid(format!("token not valid: {e}")))?;
         let exp = data
             .claims
             .get("exp")

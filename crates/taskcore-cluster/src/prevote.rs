@@ -78,8 +78,9 @@ impl LeaderContact {
     }
 
     /// Whether the leader's connection closed after it was last heard: it is probably gone, and
-    /// this node stands as soon as the others may vote, without the random part of the wait.
-    /// (It changes nothing else: no voter says yes before the longest election timeout.)
+    /// this node stands as soon as the others may vote, with a fifth of the random part of the
+    /// wait (see [`run`]). It changes nothing else: no voter says yes before the longest
+    /// election timeout.
     pub(crate) fn leader_gone(&self) -> bool {
         self.lost_ms.load(Ordering::Acquire) > self.at_ms.load(Ordering::Acquire)
     }

@@ -253,16 +253,17 @@ async fn run_attempt(
                 ttl,
                 reply,
             };
-            let r = match shared.completions.send(pending) {
-                Ok(()) => answer.await.unwrap_or_else(|_| {
-                    Err(ClientError::Transport(
-                        "the worker stopped reporting".into(),
-                    ))
-                }),
-                Err(_) => Err(ClientError::Transport(
-                    "the worker stopped reporting".into(),
-                )),
+            // No answer: the completer is gone, the worker is stopping.
+            let answered = match shared.completions.send(pending) {
+                Ok(()) => answer.await.ok(),
+                Err(_) => None,
             };
+            let stopped = || {
+                Err(ClientError::Transport(
+                    "the worker stopped reporting".into(),
+                ))
+            };
+            let r = answered.unwrap_or_else(stopped);
             log_report(&job, "completed", r);
         }
         Ending::GivenBack => {
