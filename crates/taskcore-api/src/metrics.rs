@@ -215,6 +215,24 @@ pub async fn metrics(
             );
         }
     }
+    let forwarded = s.cluster.forwarded();
+    for (name, help, value) in [
+        (
+            "taskcore_forwarded_writes_total",
+            "Writes this node forwarded to the leader.",
+            forwarded.writes,
+        ),
+        (
+            "taskcore_forwarded_requests_total",
+            "Peer requests that carried them (writes forwarded together share one).",
+            forwarded.requests,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
     let tasks = s.cluster.state_machine().read().index().len();
     gauge(
         &mut out,

@@ -55,14 +55,49 @@ pub(crate) struct Batcher {
 }
 
 /// Counts a proposal under way for as long as it lives.
-struct Pending<'a>(&'a (AtomicUsize, Notify));
+struct Pending(Arc<(AtomicUsize, Notify)>);
 
-impl Drop for Pending<'_> {
+impl Pending {
+    fn new(count: &Arc<(AtomicUsize, Notify)>) -> Pending {
+        count.0.fetch_add(1, Ordering::SeqCst);
+        Pending(count.clone())
+    }
+}
+
+impl Drop for Pending {
     fn drop(&mut self) {
         if self.0 .0.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0 .1.notify_waiters();
         }
     }
+}
+
+/// A command queued for the next batch: [`Queued::outcome`] waits for its answer.
+pub(crate) struct Queued {
+    answer: oneshot::Receiver<Result<Outcome, ForwardError>>,
+    until: tokio::time::Instant,
+    _pending: Pending,
+}
+
+impl Queued {
+    /// The command's outcome, by its deadline at the latest.
+    pub(crate) async fn outcome(self) -> Result<Outcome, ForwardError> {
+        // Queued, then dropped while stopping: it may or may not have reached the log. Past
+        // `until` the caller hears so; a write still queued then is dropped unproposed (see
+        // `run`), one already proposed may still commit.
+        match tokio::time::timeout_at(self.until, self.answer).await {
+            Ok(answer) => answer.map_err(|_| {
+                ForwardError::Failed("the node stopped; the write may or may not be applied".into())
+            })?,
+            Err(_) => Err(no_quorum()),
+        }
+    }
+}
+
+fn no_quorum() -> ForwardError {
+    ForwardError::Failed(
+        "no quorum confirmed the write in time; it may or may not be applied".into(),
+    )
 }
 
 /// The encoded size of `cmd`, or why it cannot be proposed.
@@ -125,31 +160,35 @@ impl Batcher {
         bytes: usize,
         until: tokio::time::Instant,
     ) -> Result<Outcome, ForwardError> {
+        self.submit(cmd, bytes, until).await?.outcome().await
+    }
+
+    /// Queues one command (as [`Batcher::propose`]) and returns once it is queued, so that
+    /// several can be queued in order before any is waited for.
+    ///
+    /// # Errors
+    /// [`ForwardError::NotLeader`] when the batcher is closed or stopped, and the no-quorum
+    /// error when the queue stayed full until `until`: nothing was proposed either way.
+    pub(crate) async fn submit(
+        &self,
+        cmd: Command,
+        bytes: usize,
+        until: tokio::time::Instant,
+    ) -> Result<Queued, ForwardError> {
         // Counted before the check: `close` then `drained` either sees it or it sees closed.
-        self.pending.0.fetch_add(1, Ordering::SeqCst);
-        let _pending = Pending(&self.pending);
+        let pending = Pending::new(&self.pending);
         if self.closed.load(Ordering::SeqCst) {
             return Err(ForwardError::NotLeader(None));
         }
         let (reply, answer) = oneshot::channel();
-        let no_quorum = || {
-            ForwardError::Failed(
-                "no quorum confirmed the write in time; it may or may not be applied".into(),
-            )
-        };
         // Not queued: nothing was proposed, so the caller may look for another leader.
         match tokio::time::timeout_at(until, self.tx.send(Waiting { cmd, bytes, reply })).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(ForwardError::NotLeader(None)),
-            Err(_) => return Err(no_quorum()),
-        }
-        // Queued, then dropped while stopping: it may or may not have reached the log. Past
-        // `until` the caller hears so; a write still queued then is dropped unproposed (see
-        // `run`), one already proposed may still commit.
-        let stopped =
-            || ForwardError::Failed("the node stopped; the write may or may not be applied".into());
-        match tokio::time::timeout_at(until, answer).await {
-            Ok(answer) => answer.map_err(|_| stopped())?,
+            Ok(Ok(())) => Ok(Queued {
+                answer,
+                until,
+                _pending: pending,
+            }),
+            Ok(Err(_)) => Err(ForwardError::NotLeader(None)),
             Err(_) => Err(no_quorum()),
         }
     }
@@ -221,9 +260,7 @@ async fn write(raft: &Raft, at: Timestamp, batch: Vec<Waiting>, deadline: Durati
         }
         Ok(Err(e)) => Err(ForwardError::Failed(e.to_string())),
         // Appended but not committed in time (no quorum): it may still commit later.
-        Err(_) => Err(ForwardError::Failed(
-            "no quorum confirmed the write in time; it may or may not be applied".into(),
-        )),
+        Err(_) => Err(no_quorum()),
     };
     match result {
         Ok(outcomes) => {

@@ -10,6 +10,7 @@
 mod batcher;
 mod clock;
 mod config;
+mod forwarding;
 mod handover;
 pub mod handshake;
 pub mod identity;
@@ -28,6 +29,7 @@ pub mod wire;
 pub use batcher::{MAX_COMMAND_BYTES, MAX_ENTRY_BYTES};
 pub use clock::Clock;
 pub use config::ClusterConfig;
+pub use forwarding::Forwarded;
 pub use node::{ClusterGuard, ClusterHandle};
 pub use peer_server::{HANDSHAKE_TIMEOUT, MAX_UNAUTHENTICATED};
 pub use status::{ClusterStatus, MemberStatus};

@@ -16,10 +16,11 @@ use tokio::time::Instant;
 
 use crate::batcher::Batcher;
 use crate::clock::wall_clock;
+use crate::forwarding::Forwarder;
 use crate::network::PeerNetwork;
 use crate::peer_client::PeerClient;
 use crate::read_index::ReadRounds;
-use crate::routing::Routed;
+use crate::routing::{CallFailure, Routed};
 use crate::status::{ClusterStatus, MemberStatus};
 use crate::wire::{AdminRequest, ForwardError, PeerRequest, PeerResponse};
 use crate::{ClusterConfig, ClusterError, NodeAddr, NodeId, Raft};
@@ -45,6 +46,8 @@ pub(crate) struct Inner {
     /// The secret and cluster id this node presents to peers.
     pub(crate) credentials: crate::identity::Credentials,
     pub(crate) batcher: Batcher,
+    /// A follower's lanes to the leader, in which its clients' writes travel together.
+    forwarder: Forwarder,
     committed: Arc<AtomicU64>,
     deadline: Duration,
     clock_ahead: Duration,
@@ -126,9 +129,10 @@ impl ClusterHandle {
                 sm: storage.state_machine().clone(),
                 node_id: config.node_id,
                 addr: config.addr.clone(),
-                peers,
+                peers: peers.clone(),
                 credentials,
                 batcher,
+                forwarder: Forwarder::new(peers.clone()),
                 committed,
                 deadline: config.request_deadline,
                 clock_ahead: config.clock_ahead,
@@ -213,17 +217,26 @@ impl ClusterHandle {
             Err(e) => return Err(ClusterError::Unavailable(e.to_string())),
         };
         let until = Instant::now() + self.inner.deadline;
-        let forward = || PeerRequest::Forward(cmd.clone());
-        let answer = |r| match r {
-            PeerResponse::Forward(result) => Some(result),
-            _ => None,
+        // Sent with the other writes bound for the leader (see `forwarding`).
+        let forward = |addr: &str, wait| {
+            let (addr, cmd) = (addr.to_owned(), cmd.clone());
+            async move {
+                let forwarder = &self.inner.forwarder;
+                forwarder.forward(&addr, cmd, bytes, wait).await
+            }
         };
         let here = || self.inner.batcher.propose(cmd.clone(), bytes, until);
-        self.on_leader(until, None, forward, here, answer)
+        self.on_leader(until, None, forward, here)
             .await
             .map_err(|e| match e {
                 Routed::Failed(why) | Routed::Unavailable(why) => ClusterError::Unavailable(why),
             })
+    }
+
+    /// What this node forwarded to a leader since it started: writes, and the peer requests
+    /// that carried them (fewer when writes travelled together).
+    pub fn forwarded(&self) -> crate::Forwarded {
+        self.inner.forwarder.forwarded()
     }
 
     /// Proposes on this node, which believes it leads, in the next batch.
@@ -232,6 +245,31 @@ impl ClusterHandle {
         let bytes = crate::batcher::command_size(&cmd)?;
         let until = Instant::now() + self.inner.deadline;
         self.inner.batcher.propose(cmd, bytes, until).await
+    }
+
+    /// Proposes forwarded commands on this node, which believes it leads: all are queued, in
+    /// order, before any answer is awaited, so that they share batches.
+    pub(crate) async fn propose_many_here(
+        &self,
+        cmds: Vec<Command>,
+    ) -> Vec<Result<Outcome, ForwardError>> {
+        let until = Instant::now() + self.inner.deadline;
+        let mut queued = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            let submitted = match crate::batcher::command_size(&cmd) {
+                Ok(bytes) => self.inner.batcher.submit(cmd, bytes, until).await,
+                Err(e) => Err(e),
+            };
+            queued.push(submitted);
+        }
+        let mut answers = Vec::with_capacity(queued.len());
+        for submitted in queued {
+            answers.push(match submitted {
+                Ok(queued) => queued.outcome().await,
+                Err(e) => Err(e),
+            });
+        }
+        answers
     }
 
     /// Waits until this node has applied every write acknowledged before the call, on any node,
@@ -413,15 +451,22 @@ impl ClusterHandle {
         req: AdminRequest,
     ) -> Result<BTreeMap<NodeId, NodeAddr>, ClusterError> {
         let until = Instant::now() + self.inner.deadline;
-        let forward = || PeerRequest::Admin(req.clone());
-        let answer = |r| match r {
-            PeerResponse::Admin(result) => Some(result),
-            _ => None,
+        let forward = |addr: &str, wait| {
+            let request = PeerRequest::Admin(req.clone());
+            let peers = self.inner.peers.clone();
+            let addr = addr.to_owned();
+            async move {
+                match peers.call(&addr, &request, wait).await {
+                    Ok(PeerResponse::Admin(result)) => Ok(result),
+                    Ok(_) => Err(CallFailure::Unexpected),
+                    Err(e) => Err(e.into()),
+                }
+            }
         };
         let here = || self.admin_here(req.clone());
         // Adding a learner waits for it to catch up: no deadline on the call but the peer's.
         let call = Some(LEARNER_CATCH_UP);
-        self.on_leader(until, call, forward, here, answer)
+        self.on_leader(until, call, forward, here)
             .await
             .map_err(|e| match e {
                 Routed::Failed(why) => ClusterError::Invalid(why),

@@ -133,6 +133,9 @@ async fn answer(node: &ClusterHandle, request: PeerRequest) -> PeerResponse {
             PeerResponse::InstallSnapshot(answer)
         }
         PeerRequest::Forward(cmd) => PeerResponse::Forward(node.propose_here(cmd).await),
+        PeerRequest::ForwardMany(cmds) => {
+            PeerResponse::ForwardMany(node.propose_many_here(cmds).await)
+        }
         PeerRequest::ReadIndex => PeerResponse::ReadIndex(node.read_index().await),
         PeerRequest::Admin(req) => PeerResponse::Admin(node.admin_here(req).await),
         PeerRequest::PreVote(last) => PeerResponse::PreVote(node.would_vote(last).await),

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use crate::node::LEADER_POLL;
 use crate::peer_client::CallError;
-use crate::wire::{ForwardError, PeerRequest, PeerResponse};
+use crate::wire::ForwardError;
 use crate::ClusterHandle;
 
 /// How a request routed to the leader ended without an answer.
@@ -18,20 +18,44 @@ pub(crate) enum Routed {
     Unavailable(String),
 }
 
+/// Why a call to the leader brought no answer: whether the request may have been served is
+/// part of it.
+#[derive(Clone, Debug)]
+pub(crate) enum CallFailure {
+    /// Nothing was sent: safe to look for the leader again.
+    NotSent(String),
+    /// Sent, but no answer came (or not in time): it may have been served.
+    Unanswered(String),
+    /// The leader answered something else than the request asks for.
+    Unexpected,
+}
+
+impl From<CallError> for CallFailure {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Unreachable(_) => CallFailure::NotSent(e.to_string()),
+            // Too large for a frame: nothing was sent, but sending it again would not help.
+            CallError::NoAnswer(_) | CallError::Timeout | CallError::TooLarge(_) => {
+                CallFailure::Unanswered(e.to_string())
+            }
+        }
+    }
+}
+
 impl ClusterHandle {
     /// Runs a request on the leader until `until`: `here` when this node leads, else
-    /// `forward()` sent to the leader (each call waits `call_timeout`, or until `until`), whose
-    /// answer `answer` reads.
-    pub(crate) async fn on_leader<T, F>(
+    /// `send(leader's raft address, wait)`, which asks the leader over the peer protocol
+    /// (each call waits `call_timeout`, or until `until`).
+    pub(crate) async fn on_leader<T, F, S>(
         &self,
         until: Instant,
         call_timeout: Option<Duration>,
-        forward: impl Fn() -> PeerRequest,
+        send: impl Fn(&str, Duration) -> S,
         here: impl Fn() -> F,
-        answer: impl Fn(PeerResponse) -> Option<Result<T, ForwardError>>,
     ) -> Result<T, Routed>
     where
         F: std::future::Future<Output = Result<T, ForwardError>>,
+        S: std::future::Future<Output = Result<Result<T, ForwardError>, CallFailure>>,
     {
         loop {
             match self.leader() {
@@ -46,8 +70,7 @@ impl ClusterHandle {
                             .saturating_duration_since(Instant::now())
                             .max(LEADER_POLL)
                     });
-                    let request = forward();
-                    let call = self.inner.peers.call(&leader.raft_addr, &request, wait);
+                    let call = send(&leader.raft_addr, wait);
                     // A leader replaced while it holds the request (paused, cut off) will not
                     // answer in time: say so now rather than at the deadline.
                     let called = tokio::select! {
@@ -57,15 +80,18 @@ impl ClusterHandle {
                         )),
                     };
                     match called {
-                        Ok(response) => match answer(response) {
-                            Some(Ok(value)) => return Ok(value),
-                            Some(Err(ForwardError::NotLeader(_))) => {}
-                            Some(Err(e)) => return Err(Routed::Failed(e.to_string())),
-                            None => return Err(Routed::Unavailable("unexpected answer from the leader".into())),
-                        },
+                        Ok(Ok(value)) => return Ok(value),
+                        Ok(Err(ForwardError::NotLeader(_))) => {}
+                        Ok(Err(e)) => return Err(Routed::Failed(e.to_string())),
+                        Err(CallFailure::Unexpected) => {
+                            return Err(Routed::Unavailable("unexpected answer from the leader".into()))
+                        }
                         // Nothing was sent: safe to look for the leader again.
-                        Err(CallError::Unreachable(_)) => self.inner.peers.forget(&leader.raft_addr),
-                        Err(e) => {
+                        Err(CallFailure::NotSent(why)) => {
+                            tracing::debug!(%why, leader = id, "nothing sent to the leader; looking again");
+                            self.inner.peers.forget(&leader.raft_addr);
+                        }
+                        Err(CallFailure::Unanswered(e)) => {
                             return Err(Routed::Unavailable(format!(
                                 "the leader did not answer ({e}); the request may or may not have been served"
                             )))

@@ -53,6 +53,8 @@ pub enum PeerRequest {
         /// Its term.
         term: u64,
     },
+    /// Several of a follower's client writes, in the order they came (see `forwarding`).
+    ForwardMany(Vec<Command>),
 }
 
 /// A membership change.
@@ -117,6 +119,8 @@ pub enum PeerResponse {
     PreVote(bool),
     /// To `TimeoutNow`: whether the receiver stood for election.
     TimeoutNow(bool),
+    /// To `ForwardMany`: each write's answer, in the request's order.
+    ForwardMany(Vec<Result<Outcome, ForwardError>>),
 }
 
 /// A transport failure.

@@ -317,3 +317,39 @@ async fn writes_to_a_leader_without_a_quorum_are_answered_within_the_deadline() 
         assert!(took < Duration::from_secs(8), "answered after {took:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_through_a_follower_travel_together_and_each_gets_its_own_answer() {
+    let members = start_three().await;
+    let l = leader(&members);
+    let follower = members[(l + 1) % 3].handle.clone();
+    let before = follower.forwarded();
+    let writes: Vec<_> = (0..300u64)
+        .map(|n| {
+            let follower = follower.clone();
+            tokio::spawn(async move { (n, follower.propose(create(n)).await) })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for write in writes {
+        let (n, outcome) = write.await.unwrap();
+        let Ok(Outcome::Created(task)) = outcome else {
+            panic!("write {n}: {outcome:?}")
+        };
+        // Each answer is its own write's, not a neighbour's in the same request.
+        assert_eq!(task.description, format!("task {n}"));
+        assert!(ids.insert(task.id), "id {} given twice", task.id);
+    }
+    assert_eq!(ids.len(), 300);
+    let sent = follower.forwarded();
+    assert_eq!(sent.writes - before.writes, 300);
+    assert!(
+        sent.requests - before.requests < 300,
+        "300 concurrent writes took {} requests",
+        sent.requests - before.requests
+    );
+    for m in &members {
+        m.handle.read_barrier().await.unwrap();
+        assert_eq!(m.handle.state_machine().read().index().len(), 300);
+    }
+}
