@@ -26,6 +26,9 @@ async fn metrics_report_raft_figures_and_requests_by_route() {
         "taskcore_raft_leader_id 1",
         "taskcore_raft_voters 1",
         "taskcore_ready 1",
+        // A one-node cluster leads: nothing goes anywhere.
+        "taskcore_forwarded_writes_total 0",
+        "taskcore_forwarded_requests_total 0",
         "taskcore_tasks 2",
         "taskcore_http_requests_total{method=\"POST\",route=\"/tasks/\",status=\"201\"} 2",
         "taskcore_http_requests_total{method=\"GET\",route=\"/tasks/{id}/\",status=\"200\"} 1",
