@@ -9,7 +9,8 @@
 //! - **creates** (`mode=create`): a three-node cluster with the default Raft timing; `conc`
 //!   clients, each with its own keep-alive connection to the leader, create tasks back to back
 //!   (as etcd's load generator puts new keys): after one second of warm-up, for `COMPARE_SECS`
-//!   (default 20) or 20,000 creates, whichever comes first.
+//!   (default 20) or 20,000 creates, whichever comes first; then the same through a follower
+//!   (`target=follower`), which forwards them.
 //! - **reads** (`mode=get`): linearizable `GET /tasks/{id}/` of one task by 16 clients, through
 //!   the leader, spread over the three nodes, and on a one-node cluster.
 //! - **jobs end to end** (`mode=jobs`): 20,000 no-op tasks created with `POST /tasks/bulk/` in
@@ -96,18 +97,20 @@ where
 }
 
 async fn creates(cluster: &Cluster, leader: usize) {
+    let create = |c: Client, n: u64| async move {
+        c.create_task(&task(&format!("c{n}")), None)
+            .await
+            .expect("create");
+    };
     for conc in [1, 16, 64] {
         let clients = (0..conc).map(|_| cluster.client(leader)).collect();
-        phase(
-            "mode=create target=leader nodes=3",
-            clients,
-            |c, n| async move {
-                c.create_task(&task(&format!("c{n}")), None)
-                    .await
-                    .expect("create");
-            },
-        )
-        .await;
+        phase("mode=create target=leader nodes=3", clients, create).await;
+    }
+    // Through a follower, which forwards each create to the leader.
+    let follower = (leader + 1) % 3;
+    for conc in [16, 64] {
+        let clients = (0..conc).map(|_| cluster.client(follower)).collect();
+        phase("mode=create target=follower nodes=3", clients, create).await;
     }
 }
 
