@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,74 @@ def test_a_dead_url_is_failed_over(c: Client, fresh_node: Node, run: Make) -> No
     t = c.tasks.create(task_type="data_export")
     start()
     assert until(finished(c, t.id)).status is Status.COMPLETED
+
+
+def _requests_to(node: Node, route: str) -> int:
+    """``taskcore_http_requests_total`` of ``route``, all methods and statuses, from /metrics."""
+    with urllib.request.urlopen(f"{node.url}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    label = f'route="{route}"'
+    return sum(
+        int(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("taskcore_http_requests_total{") and label in line
+    )
+
+
+def test_a_busy_worker_reports_its_successes_together(
+    c: Client, run: Make, fresh_node: Node
+) -> None:
+    w, start = run(concurrency=16)
+
+    @w.task("data_export")
+    async def quick(job: Job) -> dict[str, int]:
+        return {"n": job.id}
+
+    made = c.tasks.create_many([{"task_type": "data_export"} for _ in range(200)])
+    start()
+    for t in made:
+        done = until(finished(c, t.id), what=f"task {t.id} finished")
+        assert done.status == Status.COMPLETED
+        assert done.result_data == {"n": t.id}
+    batched = _requests_to(fresh_node, "/workers/complete/")
+    assert 0 < batched < 200, f"{batched} requests for 200 successes"
+    assert _requests_to(fresh_node, "/workers/tasks/{id}/complete/") == 0
+
+
+def test_completions_fall_back_to_one_by_one_on_a_node_without_the_batch_route() -> None:
+    import asyncio
+
+    from taskcore._errors import NotFound
+    from taskcore._worker import _Completions
+
+    class OlderNode:
+        def __init__(self) -> None:
+            self.batches = 0
+            self.single: list[int] = []
+
+        async def complete_many(self, completions: list[dict[str, Any]]) -> list[None]:
+            self.batches += 1
+            raise NotFound(404, {"error_code": "NOT_FOUND", "detail": "no such route"})
+
+        async def complete(self, task: int, lease_id: str, result_data: Any, **_: Any) -> None:
+            self.single.append(task)
+
+    class Stub:
+        workers = OlderNode()
+
+    async def scenario() -> OlderNode:
+        stub = Stub()
+        completions = _Completions(stub)  # type: ignore[arg-type]
+        reports = [
+            completions.report({"id": i, "lease_id": "l", "result_data": {}, "metrics": {}})
+            for i in range(5)
+        ]
+        await asyncio.gather(*reports)
+        await completions.report({"id": 5, "lease_id": "l", "result_data": {}, "metrics": {}})
+        await completions.aclose()
+        return stub.workers
+
+    node = asyncio.run(scenario())
+    # Asked once; from then on every report goes alone, each exactly once.
+    assert node.batches == 1
+    assert sorted(node.single) == [0, 1, 2, 3, 4, 5]

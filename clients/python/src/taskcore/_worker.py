@@ -9,7 +9,9 @@ seconds and gives the others back (released: pending again, no retry spent). A s
 gives them back at once.
 
 Plain functions run in a thread pool of ``concurrency`` threads; ``async def`` handlers run on
-the worker's event loop.
+the worker's event loop. Successes that finish while a report is on its way are reported
+together in the next one (``POST /workers/complete/``, up to 100): a busy worker makes one
+request, and the leader one write, for many of them.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Worker:
         self._stopping: asyncio.Event | None = None
         self._give_back: asyncio.Event | None = None
         self._stop_requested = threading.Event()
+        self._completions: _Completions | None = None
 
     def task(self, task_type: str) -> Callable[[F], F]:
         """Registers the decorated function as the handler of ``task_type``."""
@@ -115,11 +118,13 @@ class Worker:
             self.urls, token=self.token, timeout=self.timeout, retries=self.retries
         )
         attempts: set[asyncio.Task[None]] = set()
+        self._completions = _Completions(client)
         log.info("worker %s started: %s", self.worker_id, ", ".join(sorted(self._handlers)))
         try:
             await self._lease_loop(client, executor, attempts)
             await self._drain(attempts)
         finally:
+            await self._completions.aclose()
             if install_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     self._loop.remove_signal_handler(sig)
@@ -260,7 +265,15 @@ class Worker:
         metrics = job._final_metrics(ms)
         try:
             if kind == "ok":
-                await client.workers.complete(job.id, job.lease_id, _json(value), metrics=metrics)
+                assert self._completions is not None
+                await self._completions.report(
+                    {
+                        "id": job.id,
+                        "lease_id": job.lease_id,
+                        "result_data": _json(value),
+                        "metrics": metrics,
+                    }
+                )
                 log.info("attempt completed", extra=extra)
             elif kind == "error":
                 permanent = isinstance(value, PermanentFailure)
@@ -299,6 +312,90 @@ class Worker:
         """Sends a checkpoint the heartbeats have not yet, so that the retry resumes from it."""
         unsent, _ = job._unsent_checkpoint()
         return await self._heartbeat(client, job) if unsent else None
+
+
+class _Completions:
+    """Reports successes together: those that finish while a report is on its way go in the
+    next request (at most 100). One request is in flight at a time; a success that finishes
+    alone is reported at once. Each report hears the error it would have heard alone. Against
+    a node without ``POST /workers/complete/`` (an older version) they go one by one."""
+
+    MAX_PER_REQUEST = 100
+
+    def __init__(self, client: AsyncClient):
+        self._client = client
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] = asyncio.Queue()
+        self._one_by_one = False
+        self._sender = asyncio.ensure_future(self._send())
+
+    async def report(self, completion: dict[str, Any]) -> None:
+        """Reports one success (``id``, ``lease_id``, ``result_data``, ``metrics``); raises
+        what reporting it alone would have raised."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((completion, done))
+        await done
+
+    async def aclose(self) -> None:
+        """Stops the sender (every report has been answered by then: the attempts awaited them)."""
+        self._sender.cancel()
+        await asyncio.gather(self._sender, return_exceptions=True)
+
+    async def _send(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.MAX_PER_REQUEST and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._send_batch(batch)
+            except asyncio.CancelledError:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(TaskCoreError("the worker stopped before reporting"))
+                raise
+
+    async def _send_batch(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        workers = self._client.workers
+        if not self._one_by_one:
+            try:
+                answers = await workers.complete_many([c for c, _ in batch])
+            except ApiError as e:
+                if e.status not in (404, 405):
+                    _answer_all(batch, e)
+                    return
+                log.info("the node takes no batched completions: reporting one by one")
+                self._one_by_one = True
+            except TaskCoreError as e:
+                _answer_all(batch, e)
+                return
+            else:
+                if len(answers) != len(batch):
+                    _answer_all(batch, TaskCoreError("the answer does not match the reports"))
+                    return
+                for (_, done), error in zip(batch, answers, strict=True):
+                    _settle(done, error)
+                return
+        for c, done in batch:
+            report = {k: v for k, v in c.items() if k not in ("id", "lease_id", "result_data")}
+            try:
+                await workers.complete(c["id"], c["lease_id"], c["result_data"], **report)
+            except TaskCoreError as e:
+                _settle(done, e)
+            else:
+                _settle(done, None)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
+
+
+def _answer_all(batch: list[tuple[dict[str, Any], asyncio.Future[None]]], error: Exception) -> None:
+    for _, done in batch:
+        _settle(done, error)
 
 
 def _start(
