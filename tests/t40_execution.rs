@@ -430,3 +430,60 @@ async fn a_busy_worker_reports_its_completions_together() {
     );
     assert_eq!(requests(&metrics, "/workers/tasks/{id}/complete/"), 0);
 }
+
+/// `--concurrency N` bounds the handlers running at once, though a finished attempt's slot goes
+/// to the next task while its report is still on its way.
+#[tokio::test]
+async fn a_worker_runs_at_most_its_concurrency_of_handlers_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path(), 30_000);
+    let client = Client::new(&node.url, &token(false)).with_brand(9);
+    let spans = dir.path().join("spans");
+    std::fs::create_dir(&spans).unwrap();
+    let cmd = script(
+        dir.path(),
+        "span.sh",
+        &format!(
+            r#"cat >/dev/null
+echo "$(date +%s%N) 1" >> {spans}/$TASKCORE_TASK_ID
+sleep 0.3
+echo "$(date +%s%N) -1" >> {spans}/$TASKCORE_TASK_ID
+echo '{{}}'"#,
+            spans = spans.display()
+        ),
+    );
+    let tasks: Vec<NewTask> = (0..8)
+        .map(|_| NewTask {
+            task_type: "data_export".into(),
+            ..Default::default()
+        })
+        .collect();
+    let created = client.create_tasks(&tasks, None).await.unwrap();
+    let handler = format!("data_export=exec:{cmd}");
+    let _worker = WorkerProc::spawn(&[&node.url], &[&handler], &["--concurrency", "2"]);
+    for t in &created.results {
+        until(&client, t.id, "the task completes", |t| {
+            t.status == TaskStatus::Completed
+        })
+        .await;
+    }
+    // Every start and end, in time order (an end before a start at the same instant).
+    let mut events: Vec<(u128, i32)> = std::fs::read_dir(&spans)
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect::<String>()
+        .lines()
+        .map(|l| {
+            let (at, step) = l.split_once(' ').unwrap();
+            (at.parse().unwrap(), step.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(events.len(), 16, "a start and an end per task");
+    events.sort_unstable();
+    let (mut running, mut most) = (0, 0);
+    for (_, step) in events {
+        running += step;
+        most = most.max(running);
+    }
+    assert_eq!(most, 2, "handlers running at once");
+}

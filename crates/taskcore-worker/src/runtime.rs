@@ -30,7 +30,7 @@ pub struct WorkerConfig {
     pub token: String,
     /// Shown in the attempts history.
     pub worker_id: String,
-    /// Attempts run at once.
+    /// Handlers running at once (a finished attempt's report may still be on its way).
     pub concurrency: usize,
     /// How long one lease request waits for a task (0–30 s).
     pub wait_seconds: u32,
@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     completions: tokio::sync::mpsc::UnboundedSender<crate::completions::Pending>,
     /// Turns true when running attempts must be given back now.
     give_back: watch::Receiver<bool>,
+    /// Finished attempts whose report is on its way, at most `concurrency` (see `run_attempt`).
+    reporting: Arc<Semaphore>,
 }
 
 impl Worker {
@@ -106,6 +108,7 @@ impl Worker {
             ),
             give_back,
             completions,
+            reporting: Arc::new(Semaphore::new(self.config.concurrency.max(1))),
         });
         // Ends when the worker has stopped and dropped `shared`.
         tokio::spawn(crate::completions::run(Arc::downgrade(&shared), completing));
@@ -119,8 +122,9 @@ impl Worker {
             while attempts.try_join_next().is_some() {}
             let free = slots.available_permits();
             if free == 0 {
+                // A slot frees when a handler ends (its report may still be on its way).
                 tokio::select! {
-                    _ = attempts.join_next() => {}
+                    _ = slots.acquire() => {}
                     _ = stop.changed() => {}
                 }
                 continue;
@@ -202,7 +206,7 @@ async fn run_attempt(
     shared: Arc<Shared>,
     leased: LeasedTaskBody,
     handler: Option<Arc<dyn Handler>>,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 ) {
     let t = &leased.task;
     let job = Job {
@@ -239,6 +243,12 @@ async fn run_attempt(
     });
     let lease_id = leased.lease_id.clone();
     let id = job.id;
+    // The handler is done: its slot goes to the next task while the report is on its way, so
+    // that leasing and reporting overlap. At most `concurrency` reports wait at a time (the
+    // slot is kept until this one may join them): a worker never holds more than twice its
+    // concurrency in leases, and a slow cluster slows its leasing down.
+    let _reporting = shared.reporting.clone().acquire_owned().await;
+    drop(slot);
     match ending {
         Ending::Abandoned(why) => tracing::info!(task = %job.task_id, why, "attempt abandoned"),
         Ending::Finished(Ok(result_data)) => {

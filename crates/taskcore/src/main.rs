@@ -55,7 +55,7 @@ enum Command {
         /// TYPE=noop, TYPE=sleep:MS or TYPE=exec:COMMAND; repeat for several types.
         #[arg(long = "handler", required = true)]
         handlers: Vec<String>,
-        /// Attempts run at once.
+        /// Handlers running at once (a finished attempt's report may still be on its way).
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
         /// Shown in the attempts history (default worker-PID).
@@ -88,6 +88,12 @@ enum Command {
     /// Print the man page (`taskcore man > taskcore.1`).
     Man,
 }
+
+/// mimalloc instead of glibc's malloc: a node allocates and frees many small buffers per request
+/// (bodies, JSON, sled's pages), and glibc spent about a fifth of a busy node's CPU in
+/// `malloc`, `free` and their consolidation (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
