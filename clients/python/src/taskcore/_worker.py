@@ -70,6 +70,11 @@ class Worker:
         self._give_back: asyncio.Event | None = None
         self._stop_requested = threading.Event()
         self._completions: _Completions | None = None
+        # Handlers running (or about to); a slot frees when its handler ends, while its report
+        # may still be on its way: at most ``concurrency`` reports wait at a time.
+        self._running = 0
+        self._slot_freed = asyncio.Event()
+        self._reporting: asyncio.Semaphore | None = None
 
     def task(self, task_type: str) -> Callable[[F], F]:
         """Registers the decorated function as the handler of ``task_type``."""
@@ -119,6 +124,8 @@ class Worker:
         )
         attempts: set[asyncio.Task[None]] = set()
         self._completions = _Completions(client)
+        self._reporting = asyncio.Semaphore(self.concurrency)
+        self._slot_freed = asyncio.Event()
         log.info("worker %s started: %s", self.worker_id, ", ".join(sorted(self._handlers)))
         try:
             await self._lease_loop(client, executor, attempts)
@@ -142,9 +149,12 @@ class Worker:
             # request, one Raft write, serves several tasks under load.
             batch = max(1, self.concurrency // 4)
             while not self._stopping.is_set():
-                free = self.concurrency - len(attempts)
-                if free < batch and attempts:
-                    await asyncio.wait({stop, *attempts}, return_when=asyncio.FIRST_COMPLETED)
+                free = self.concurrency - self._running
+                if free < batch and self._running:
+                    self._slot_freed.clear()
+                    freed = asyncio.ensure_future(self._slot_freed.wait())
+                    await asyncio.wait({stop, freed}, return_when=asyncio.FIRST_COMPLETED)
+                    freed.cancel()
                     continue
                 lease = asyncio.ensure_future(
                     client.workers.lease(
@@ -166,6 +176,7 @@ class Worker:
                     await asyncio.wait({stop}, timeout=1.0)
                     continue
                 for lt in leased:
+                    self._running += 1
                     attempt = asyncio.ensure_future(self._attempt(client, executor, lt))
                     attempts.add(attempt)
                     attempt.add_done_callback(attempts.discard)
@@ -189,6 +200,27 @@ class Worker:
     async def _attempt(
         self, client: AsyncClient, executor: ThreadPoolExecutor, leased: LeasedTask
     ) -> None:
+        freed = False
+
+        def free() -> None:
+            nonlocal freed
+            if not freed:
+                freed = True
+                self._running -= 1
+                self._slot_freed.set()
+
+        try:
+            await self._run_attempt(client, executor, leased, free)
+        finally:
+            free()
+
+    async def _run_attempt(
+        self,
+        client: AsyncClient,
+        executor: ThreadPoolExecutor,
+        leased: LeasedTask,
+        free_slot: Callable[[], None],
+    ) -> None:
         assert self._give_back is not None
         job = Job(leased)
         ttl = _lease_ttl(leased)
@@ -210,7 +242,12 @@ class Worker:
         finally:
             beats.cancel()
             give_back.cancel()
-        await self._report(client, job, outcome, int((time.monotonic() - started) * 1000))
+        assert self._reporting is not None
+        # The handler is done: its slot goes to the next task once this report may wait with
+        # the others (so that a slow cluster slows leasing down).
+        async with self._reporting:
+            free_slot()
+            await self._report(client, job, outcome, int((time.monotonic() - started) * 1000))
 
     async def _ending(
         self, job: Job, work: asyncio.Future[Any], in_thread: bool, give_back: asyncio.Future[Any]
