@@ -245,7 +245,7 @@ where
         let header = header
             .to_str()
             .map_err(|_| ApiError::TokenInvalid("malformed header".into()))?;
-        let mut words = header.split_whitespace();
+        let mut words = header.split_ascii_whitespace();
         match (words.next(), words.next(), words.next()) {
             (Some(scheme), Some(token), None) if scheme.eq_ignore_ascii_case("bearer") => {
                 state.auth.verify(token)
