@@ -112,6 +112,23 @@ async fn creates(cluster: &Cluster, leader: usize) {
         let clients = (0..conc).map(|_| cluster.client(follower)).collect();
         phase("mode=create target=follower nodes=3", clients, create).await;
     }
+    // How many peer requests carried the writes it forwarded (writes arriving together share one).
+    let url = format!("{}/metrics", cluster.nodes[follower].url);
+    let metrics = match reqwest::get(url).await {
+        Ok(answer) => answer.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let counter = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    println!(
+        "system=taskcore mode=forwarding nodes=3 writes={} requests={}",
+        counter("taskcore_forwarded_writes_total "),
+        counter("taskcore_forwarded_requests_total ")
+    );
 }
 
 async fn reads(label: &str, clients: Vec<Client>, id: u64) {
