@@ -95,6 +95,11 @@ syscalls() {
 }
 
 total="$(instructions "$n")"
+# No profile written (valgrind killed before it could dump, say) is a failed run, not a zero.
+if [ "${total:-0}" -le 0 ]; then
+  echo "cost-per-create: callgrind wrote no profile; run it again" >&2
+  exit 1
+fi
 echo "creates=$n instructions_per_create=$(( total / n ))"
 
 declare -A base
