@@ -4,7 +4,8 @@
 # chunks of 1,000 while the worker (CONCURRENCY slots) runs them. Prints `key=value` lines: jobs
 # per second, the CPU seconds of the node and of the worker, and the mean time and count of the
 # lease, batched-completion and bulk requests; with PERF=1 (and `perf` installed), the node's 25
-# hottest symbols from `perf record -e cpu-clock`.
+# hottest symbols from `perf record -e cpu-clock`; with PERF=calls, the 40 symbols of Task Core,
+# openraft, sled, hyper and axum with the most CPU under them (DWARF call graphs).
 #
 # usage: scripts/profile-jobs.sh [JOBS] [CONCURRENCY]     (defaults 20000 and 50)
 set -euo pipefail
@@ -14,8 +15,8 @@ concurrency="${2:-50}"
 for tool in curl python3; do
   command -v "$tool" >/dev/null || { echo "profile-jobs: $tool is not installed" >&2; exit 1; }
 done
-if [ "${PERF:-0}" = 1 ] && ! command -v perf >/dev/null; then
-  echo "profile-jobs: PERF=1 needs perf (Debian's linux-perf)" >&2
+if [ "${PERF:-0}" != 0 ] && ! command -v perf >/dev/null; then
+  echo "profile-jobs: PERF=$PERF needs perf (Debian's linux-perf)" >&2
   exit 1
 fi
 cargo build --quiet --release -p taskcore -p taskctl
@@ -52,10 +53,16 @@ python3 -c 'import json; print(json.dumps({"tasks": [{"task_type": "data_export"
 TASKCORE_LOG=error "$bin/taskcore" worker --server "$url" --token "$worker_token" \
   --handler data_export=noop --concurrency "$concurrency" >/dev/null 2>&1 &
 worker=$!
-if [ "${PERF:-0}" = 1 ]; then
-  perf record -e cpu-clock -F 499 -p "$node" -o "$work/perf.data" >/dev/null 2>&1 &
-  recorder=$!
-fi
+case "${PERF:-0}" in
+  0) ;;
+  calls)
+    perf record -e cpu-clock -F 299 --call-graph dwarf,16384 -p "$node" -o "$work/perf.data" \
+      >/dev/null 2>&1 &
+    recorder=$! ;;
+  *)
+    perf record -e cpu-clock -F 499 -p "$node" -o "$work/perf.data" >/dev/null 2>&1 &
+    recorder=$! ;;
+esac
 start="$(date +%s.%N)"
 for _ in $(seq $(( (jobs + 999) / 1000 ))); do
   curl -sf -H "Authorization: Bearer $token" -H "X-Brand-ID: 9" \
@@ -87,6 +94,12 @@ if [ -n "$recorder" ]; then
   kill -INT "$recorder"
   wait "$recorder" 2>/dev/null || true
   recorder=""
-  perf report -i "$work/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
-    | grep '%' | awk '{$1=$1};1' | cut -c1-160 | head -25
+  if [ "$PERF" = calls ]; then
+    perf report -i "$work/perf.data" --children --sort symbol --stdio -g none 2>/dev/null \
+      | grep -E '^ +[0-9.]+%' | grep -E 'taskcore|openraft|sled|hyper|axum|ractor' \
+      | awk '{$1=$1};1' | cut -c1-160 | head -40
+  else
+    perf report -i "$work/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
+      | grep '%' | awk '{$1=$1};1' | cut -c1-160 | head -25
+  fi
 fi
