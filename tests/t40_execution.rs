@@ -57,6 +57,16 @@ fn script(dir: &Path, name: &str, body: &str) -> String {
     format!("sh {}", path.display())
 }
 
+/// `n` `data_export` tasks with the defaults.
+fn data_exports(n: usize) -> Vec<NewTask> {
+    (0..n)
+        .map(|_| NewTask {
+            task_type: "data_export".into(),
+            ..Default::default()
+        })
+        .collect()
+}
+
 fn outcomes(t: &TaskBody) -> Vec<String> {
     t.attempts
         .iter()
@@ -397,12 +407,7 @@ async fn a_busy_worker_reports_its_completions_together() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(dir.path(), 30_000);
     let client = Client::new(&node.url, &token(false)).with_brand(9);
-    let tasks: Vec<NewTask> = (0..300)
-        .map(|_| NewTask {
-            task_type: "data_export".into(),
-            ..Default::default()
-        })
-        .collect();
+    let tasks = data_exports(300);
     let created = client.create_tasks(&tasks, None).await.unwrap();
     let _worker = WorkerProc::spawn(
         &[&node.url],
@@ -452,12 +457,7 @@ echo '{{}}'"#,
             spans = spans.display()
         ),
     );
-    let tasks: Vec<NewTask> = (0..8)
-        .map(|_| NewTask {
-            task_type: "data_export".into(),
-            ..Default::default()
-        })
-        .collect();
+    let tasks = data_exports(8);
     let created = client.create_tasks(&tasks, None).await.unwrap();
     let handler = format!("data_export=exec:{cmd}");
     let _worker = WorkerProc::spawn(&[&node.url], &[&handler], &["--concurrency", "2"]);

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
+use crate::gather::gather;
 use crate::wire::ForwardError;
 use crate::Raft;
 
@@ -42,6 +43,15 @@ struct Waiting {
     cmd: Command,
     bytes: usize,
     reply: Reply,
+}
+
+impl crate::gather::Queued for Waiting {
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
 }
 
 /// A cheap, clonable handle on the leader's batcher.
@@ -211,25 +221,8 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Waiting>, deadline: Duration) {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             break;
         };
-        let mut bytes = first.bytes;
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                // Its caller gave up (its deadline passed while it waited for a slot): never
-                // proposed, as the caller was told it may not be.
-                Ok(next) if next.reply.is_closed() => {}
-                Ok(next) if bytes + next.bytes > MAX_ENTRY_BYTES => {
-                    carried = Some(next);
-                    break;
-                }
-                Ok(next) => {
-                    bytes += next.bytes;
-                    batch.push(next);
-                }
-                Err(_) => break,
-            }
-        }
-        batch.retain(|w| !w.reply.is_closed());
+        let (batch, next) = gather(&mut rx, first, MAX_BATCH, MAX_ENTRY_BYTES);
+        carried = next;
         if batch.is_empty() {
             continue;
         }

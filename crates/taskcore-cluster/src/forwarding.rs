@@ -20,6 +20,7 @@ use taskcore_core::{Command, Outcome};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
+use crate::gather::gather;
 use crate::peer_client::PeerClient;
 use crate::routing::CallFailure;
 use crate::wire::{ForwardError, PeerRequest, PeerResponse};
@@ -43,6 +44,17 @@ struct Waiting {
     bytes: usize,
     until: Instant,
     reply: oneshot::Sender<Answer>,
+}
+
+impl crate::gather::Queued for Waiting {
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+    // A caller that gave up (its deadline passed while it waited) was told it may not be
+    // served: it is not sent.
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
 }
 
 /// The lanes of this node, one per leader address written to recently.
@@ -184,24 +196,8 @@ async fn run(lane: Lane, mut rx: mpsc::Receiver<Waiting>) {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
-        let mut bytes = first.bytes;
-        let mut writes = vec![first];
-        while writes.len() < MAX_FORWARD_WRITES {
-            match rx.try_recv() {
-                Ok(next) if bytes + next.bytes > MAX_FORWARD_BYTES => {
-                    carried = Some(next);
-                    break;
-                }
-                Ok(next) => {
-                    bytes += next.bytes;
-                    writes.push(next);
-                }
-                Err(_) => break,
-            }
-        }
-        // A caller that gave up (its deadline passed while it waited) was told it may not be
-        // served: it is not sent.
-        writes.retain(|w| !w.reply.is_closed());
+        let (writes, next) = gather(&mut rx, first, MAX_FORWARD_WRITES, MAX_FORWARD_BYTES);
+        carried = next;
         if writes.is_empty() {
             continue;
         }

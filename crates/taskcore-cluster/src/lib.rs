@@ -11,6 +11,7 @@ mod batcher;
 mod clock;
 mod config;
 mod forwarding;
+mod gather;
 mod handover;
 pub mod handshake;
 pub mod identity;
