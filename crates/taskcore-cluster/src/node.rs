@@ -47,9 +47,9 @@ pub(crate) struct Inner {
     pub(crate) credentials: crate::identity::Credentials,
     pub(crate) batcher: Batcher,
     /// A follower's lanes to the leader, in which its clients' writes travel together.
-    forwarder: Forwarder,
+    pub(crate) forwarder: Forwarder,
     committed: Arc<AtomicU64>,
-    deadline: Duration,
+    pub(crate) deadline: Duration,
     clock_ahead: Duration,
     /// The election timeout range. The longest is also how long a leader may go without hearing
     /// a quorum and still serve: by then the others may have elected another.
@@ -231,45 +231,6 @@ impl ClusterHandle {
             .map_err(|e| match e {
                 Routed::Failed(why) | Routed::Unavailable(why) => ClusterError::Unavailable(why),
             })
-    }
-
-    /// What this node forwarded to a leader since it started: writes, and the peer requests
-    /// that carried them (fewer when writes travelled together).
-    pub fn forwarded(&self) -> crate::Forwarded {
-        self.inner.forwarder.forwarded()
-    }
-
-    /// Proposes on this node, which believes it leads, in the next batch.
-    /// (A forwarded write: the request deadline runs from its arrival here.)
-    pub(crate) async fn propose_here(&self, cmd: Command) -> Result<Outcome, ForwardError> {
-        let bytes = crate::batcher::command_size(&cmd)?;
-        let until = Instant::now() + self.inner.deadline;
-        self.inner.batcher.propose(cmd, bytes, until).await
-    }
-
-    /// Proposes forwarded commands on this node, which believes it leads: all are queued, in
-    /// order, before any answer is awaited, so that they share batches.
-    pub(crate) async fn propose_many_here(
-        &self,
-        cmds: Vec<Command>,
-    ) -> Vec<Result<Outcome, ForwardError>> {
-        let until = Instant::now() + self.inner.deadline;
-        let mut queued = Vec::with_capacity(cmds.len());
-        for cmd in cmds {
-            let submitted = match crate::batcher::command_size(&cmd) {
-                Ok(bytes) => self.inner.batcher.submit(cmd, bytes, until).await,
-                Err(e) => Err(e),
-            };
-            queued.push(submitted);
-        }
-        let mut answers = Vec::with_capacity(queued.len());
-        for submitted in queued {
-            answers.push(match submitted {
-                Ok(queued) => queued.outcome().await,
-                Err(e) => Err(e),
-            });
-        }
-        answers
     }
 
     /// Waits until this node has applied every write acknowledged before the call, on any node,
