@@ -76,13 +76,8 @@ async fn bad_reports_fail_the_request_naming_each_by_position() {
         (r.status, r.code()),
         (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
     );
-    let mut fields: Vec<_> = r.body["field_errors"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    fields.sort();
     assert_eq!(
-        fields,
+        r.error_fields(),
         [
             "completions[1].id",
             "completions[1].result_data",

@@ -247,7 +247,11 @@ async fn run_attempt(
     // that leasing and reporting overlap. At most `concurrency` reports wait at a time (the
     // slot is kept until this one may join them): a worker never holds more than twice its
     // concurrency in leases, and a slow cluster slows its leasing down.
-    let _reporting = shared.reporting.clone().acquire_owned().await;
+    // An abandoned attempt reports nothing and takes no place among them.
+    let _reporting = match ending {
+        Ending::Abandoned(_) => None,
+        _ => shared.reporting.clone().acquire_owned().await.ok(),
+    };
     drop(slot);
     match ending {
         Ending::Abandoned(why) => tracing::info!(task = %job.task_id, why, "attempt abandoned"),

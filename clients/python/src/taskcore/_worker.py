@@ -245,9 +245,15 @@ class Worker:
         assert self._reporting is not None
         # The handler is done: its slot goes to the next task once this report may wait with
         # the others (so that a slow cluster slows leasing down).
+        ms = int((time.monotonic() - started) * 1000)
+        if outcome[0] == "abandoned":
+            # Nothing to report: no place among the reports is taken.
+            free_slot()
+            await self._report(client, job, outcome, ms)
+            return
         async with self._reporting:
             free_slot()
-            await self._report(client, job, outcome, int((time.monotonic() - started) * 1000))
+            await self._report(client, job, outcome, ms)
 
     async def _ending(
         self, job: Job, work: asyncio.Future[Any], in_thread: bool, give_back: asyncio.Future[Any]

@@ -203,6 +203,16 @@ impl Resp {
     pub fn code(&self) -> &str {
         self.body["error_code"].as_str().unwrap_or("")
     }
+
+    /// The fields `field_errors` names, sorted.
+    pub fn error_fields(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self.body["field_errors"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        fields.sort();
+        fields
+    }
 }
 
 impl Call<'_> {
