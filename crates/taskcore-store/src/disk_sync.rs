@@ -3,13 +3,12 @@
 //! On Linux sled "flushes" with `sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER)`: the pages
 //! reach the device, but neither the file's metadata (its length, as the log grows) nor the
 //! device's write cache are made durable, and the blob files sled writes for large values are
-//! never synced at all, nor are the directories that name them. After a power loss or a kernel
-//! crash, acknowledged entries and a granted vote could be gone. [`DiskSync::sync`] runs after
-//! every flush that an acknowledgement or a vote rests on: it `fsync`s the blob files written
-//! since the last call and their directory, `fdatasync`s the database file, and `fsync`s the
-//! database directory when its entries changed. Everything sled wrote before the flush is in
-//! that one file or those blobs, so one call covers the log, the vote, the applied state and the
-//! snapshot alike.
+//! never synced at all, nor are the directories that name them. [`DiskSync::sync`] runs after
+//! every sled flush that something rests on (a purge of the Raft log, a restore, the cluster
+//! identity, a clean shutdown): it `fsync`s the blob files written since the last call and their
+//! directory, `fdatasync`s the database file, and `fsync`s the database directory when its
+//! entries changed. The Raft log syncs its own files (`wal`) and shares the count and the
+//! test doubles (`before_sync`, `after_sync`).
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -74,11 +73,7 @@ impl DiskSync {
     /// A sync failed: what was flushed may not be durable, and must not be acknowledged.
     pub fn sync(&self) -> io::Result<()> {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(file) = self.delay_file.get() {
-            let ms = std::fs::read_to_string(file).unwrap_or_default();
-            let ms = ms.trim().parse::<u64>().unwrap_or(0).min(60_000);
-            std::thread::sleep(std::time::Duration::from_millis(ms));
-        }
+        self.before_sync();
         // Blobs first: the log records that point at them are synced next.
         let blobs_dir = self.dir.join("blobs");
         let mut new_blobs = Vec::new();
@@ -116,6 +111,26 @@ impl DiskSync {
             File::open(&self.dir)?.sync_all()?;
             seen.entries = entries;
         }
+        drop(seen);
+        self.after_sync()
+    }
+
+    /// What runs before every sync of a file in the database directory, sled's or the Raft
+    /// log's: the slow-disk test double's wait, when a test set it.
+    pub(crate) fn before_sync(&self) {
+        if let Some(file) = self.delay_file.get() {
+            let ms = std::fs::read_to_string(file).unwrap_or_default();
+            let ms = ms.trim().parse::<u64>().unwrap_or(0).min(60_000);
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
+
+    /// What runs after every sync of a file in the database directory: it is counted, and the
+    /// power-loss test double, when a test set it, copies the directory as it now stands.
+    ///
+    /// # Errors
+    /// The copy failed.
+    pub(crate) fn after_sync(&self) -> io::Result<()> {
         self.syncs.fetch_add(1, Ordering::Relaxed);
         let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(images) = images.as_mut() {

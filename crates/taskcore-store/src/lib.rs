@@ -1,6 +1,8 @@
-//! Storage of Task Core on sled: task records, idempotency keys and the state machine's meta,
-//! written in one atomic batch per batch of applied commands; the Raft log's flush (with a real
-//! sync, [`DiskSync`]) is the one an acknowledgement rests on.
+//! Storage of Task Core: task records, idempotency keys and the state machine's meta in sled,
+//! written in one atomic batch per batch of applied commands and flushed in the background; the
+//! Raft log in files of its own (`wal`), where each append is one write and one real sync,
+//! the one an acknowledgement rests on. After a crash the state machine replays what it lost
+//! from the log; entries are purged only once sled is durable ([`DiskSync`]).
 //!
 //! It implements openraft's `RaftLogStorage` ([`LogStore`]) and `RaftStateMachine`
 //! ([`RaftStore`]) for any type configuration whose entries carry core `Proposal`s.
@@ -16,12 +18,14 @@ mod execution_stats;
 mod identity;
 mod keys;
 mod log_store;
+mod log_upgrade;
 mod raft_state_machine;
 mod records;
 mod snapshot;
 mod state_machine;
 mod storage;
 mod synced_image;
+mod wal;
 
 pub use backup::{restore, Restored};
 pub use codec::CodecError;

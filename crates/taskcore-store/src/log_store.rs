@@ -1,8 +1,8 @@
-//! The Raft log and vote in sled: openraft's `RaftLogStorage`.
+//! The Raft log and vote: openraft's `RaftLogStorage` over the log's own files ([`Wal`]).
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
-use std::ops::{Bound, RangeBounds};
+use std::ops::RangeBounds;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -12,20 +12,25 @@ use openraft::{
     StorageIOError, Vote,
 };
 
+use crate::wal::record::Record;
+use crate::wal::Wal;
 use crate::{codec, DiskSync, StoreError};
 
-const VOTE: &[u8] = b"vote";
-const LAST_PURGED: &[u8] = b"last_purged";
-const COMMITTED: &[u8] = b"committed";
+/// The meta values the log keeps beside its entries.
+pub(crate) const VOTE: u8 = 1;
+/// The last purged log id.
+pub(crate) const LAST_PURGED: u8 = 2;
+/// The last committed log id.
+pub(crate) const COMMITTED: u8 = 3;
 
-/// The Raft log (one entry per big-endian index, so that key order is log order) and the Raft
-/// meta (vote, last purged and committed log ids), each in its own tree of the node's database.
+/// The Raft log (each entry bincode-encoded, as it travels to peers) and the Raft meta (vote,
+/// last purged and committed log ids), in the log's own files.
 pub struct LogStore<C> {
+    wal: Arc<Wal>,
+    /// sled, which must be durable before entries are purged: the state machine it holds is
+    /// only flushed in the background, and replays from the log after a crash.
     db: sled::Db,
-    /// The real sync after each flush (sled's own is not durable).
     sync: Arc<DiskSync>,
-    log: sled::Tree,
-    meta: sled::Tree,
     /// The committed log index plus one (0: nothing committed), for readiness checks.
     committed: Arc<AtomicU64>,
     _config: PhantomData<C>,
@@ -34,10 +39,9 @@ pub struct LogStore<C> {
 impl<C> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         LogStore {
+            wal: self.wal.clone(),
             db: self.db.clone(),
             sync: self.sync.clone(),
-            log: self.log.clone(),
-            meta: self.meta.clone(),
             committed: self.committed.clone(),
             _config: PhantomData,
         }
@@ -55,18 +59,14 @@ impl<C> LogStore<C>
 where
     C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
 {
-    pub(crate) fn open_in(
-        db: &sled::Db,
-        sync: Arc<DiskSync>,
-    ) -> std::result::Result<Self, StoreError> {
-        Ok(LogStore {
-            db: db.clone(),
+    pub(crate) fn new(wal: Arc<Wal>, db: sled::Db, sync: Arc<DiskSync>) -> Self {
+        LogStore {
+            wal,
+            db,
             sync,
-            log: db.open_tree("raft_log")?,
-            meta: db.open_tree("raft_meta")?,
             committed: Arc::default(),
             _config: PhantomData,
-        })
+        }
     }
 
     /// The committed log index as last saved by openraft, plus one (0 when nothing is
@@ -78,42 +78,28 @@ where
 
     fn get_meta<T: serde::de::DeserializeOwned>(
         &self,
-        key: &[u8],
+        key: u8,
     ) -> std::result::Result<Option<T>, StoreError> {
-        match self.meta.get(key)? {
+        match self.wal.meta(key) {
             None => Ok(None),
             Some(v) => Ok(Some(codec::decode(&v)?)),
         }
     }
 
-    fn put_meta<T: serde::Serialize>(
-        &self,
-        key: &[u8],
-        value: &T,
-    ) -> std::result::Result<(), StoreError> {
-        self.meta.insert(key, codec::encode(value)?)?;
-        Ok(())
+    /// Writes `records` and syncs them, on a blocking thread.
+    async fn write(&self, records: Vec<OwnedRecord>) -> std::result::Result<(), StoreError> {
+        let wal = self.wal.clone();
+        tokio::task::spawn_blocking(move || {
+            let records: Vec<Record<'_>> = records.iter().map(OwnedRecord::borrow).collect();
+            wal.write(&records)
+        })
+        .await
+        .map_err(|e| StoreError::Sync(std::io::Error::other(e)))?
+        .map_err(StoreError::Sync)
     }
 
-    /// Removes these entries in one batch and flushes.
-    async fn remove_entries(&self, entries: sled::Iter) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for item in entries {
-            batch.remove(item.map_err(|e| StorageIOError::write_logs(io(e)))?.0);
-        }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(io(e)))?;
-        self.flush()
-            .await
-            .map_err(|e| StorageIOError::write_logs(io(e)))?;
-        Ok(())
-    }
-
-    /// Flushes sled, then makes what it wrote durable (`DiskSync`): what openraft counts, and
-    /// every vote, rests on a real sync. Both run in one blocking task: a write's latency pays
-    /// one hand-off to a thread and back, not one to sled's pool and another to tokio's.
-    async fn flush(&self) -> std::result::Result<(), StoreError> {
+    /// Flushes sled and makes it durable (`DiskSync`), on a blocking thread.
+    async fn sync_state_machine(&self) -> std::result::Result<(), StoreError> {
         let (db, sync) = (self.db.clone(), self.sync.clone());
         tokio::task::spawn_blocking(move || {
             db.flush()?;
@@ -125,6 +111,25 @@ where
     }
 }
 
+/// A record with its bytes, to hand to a blocking thread.
+enum OwnedRecord {
+    Entry(u64, Vec<u8>),
+    Meta(u8, Vec<u8>),
+    Truncate(u64),
+    Purge(u64),
+}
+
+impl OwnedRecord {
+    fn borrow(&self) -> Record<'_> {
+        match self {
+            OwnedRecord::Entry(i, b) => Record::Entry(*i, b),
+            OwnedRecord::Meta(k, b) => Record::Meta(*k, b),
+            OwnedRecord::Truncate(i) => Record::Truncate(*i),
+            OwnedRecord::Purge(i) => Record::Purge(*i),
+        }
+    }
+}
+
 impl<C> RaftLogReader<C> for LogStore<C>
 where
     C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
@@ -133,20 +138,14 @@ where
         &mut self,
         range: RB,
     ) -> Result<Vec<C::Entry>> {
-        let start = match range.start_bound() {
-            Bound::Included(&i) => i,
-            Bound::Excluded(&i) => i.saturating_add(1),
-            Bound::Unbounded => 0,
-        };
-        let mut out = Vec::new();
-        for item in self.log.range(start.to_be_bytes()..) {
-            let (k, v) = item.map_err(|e| StorageIOError::read_logs(io(e)))?;
-            let index = crate::keys::u64_value(&k).unwrap_or(u64::MAX);
-            if !range.contains(&index) {
-                break;
-            }
-            let entry: Entry<C> =
-                codec::decode(&v).map_err(|e| StorageIOError::read_log_at_index(index, io(e)))?;
+        let found = self
+            .wal
+            .entries(range)
+            .map_err(|e| StorageIOError::read_logs(io(e)))?;
+        let mut out = Vec::with_capacity(found.len());
+        for (index, bytes) in found {
+            let entry: Entry<C> = codec::decode(&bytes)
+                .map_err(|e| StorageIOError::read_log_at_index(index, io(e)))?;
             out.push(entry);
         }
         Ok(out)
@@ -164,8 +163,8 @@ where
             .get_meta(LAST_PURGED)
             .map_err(|e| StorageIOError::read_logs(io(e)))?;
         let last = match self
-            .log
-            .last()
+            .wal
+            .last_entry()
             .map_err(|e| StorageIOError::read_logs(io(e)))?
         {
             None => None,
@@ -186,9 +185,8 @@ where
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<()> {
-        self.put_meta(VOTE, vote)
-            .map_err(|e| StorageIOError::write_vote(io(e)))?;
-        self.flush()
+        let bytes = codec::encode(vote).map_err(|e| StorageIOError::write_vote(io(e)))?;
+        self.write(vec![OwnedRecord::Meta(VOTE, bytes)])
             .await
             .map_err(|e| StorageIOError::write_vote(io(e)))?;
         Ok(())
@@ -201,7 +199,11 @@ where
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<()> {
-        self.put_meta(COMMITTED, &committed)
+        // Not synced: openraft needs no durable committed index (it only saves re-applying
+        // after a restart); it is written with the next append.
+        let bytes = codec::encode(&committed).map_err(|e| StorageIOError::write(io(e)))?;
+        self.wal
+            .write_later(&[Record::Meta(COMMITTED, &bytes)])
             .map_err(|e| StorageIOError::write(io(e)))?;
         self.committed
             .store(committed.map_or(0, |c| c.index + 1), Ordering::Release);
@@ -223,35 +225,38 @@ where
         I: IntoIterator<Item = C::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut batch = sled::Batch::default();
+        let mut records = Vec::new();
         for entry in entries {
             let bytes = codec::encode(&entry)
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, io(e)))?;
-            batch.insert(&entry.log_id.index.to_be_bytes()[..], bytes);
+            records.push(OwnedRecord::Entry(entry.log_id.index, bytes));
         }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(io(e)))?;
-        // The entries are readable now; they are durable once flushed, which is when openraft
-        // may count them.
-        let flushed = self.flush().await;
-        callback.log_io_completed(flushed.map_err(|e| std::io::Error::other(e.to_string())));
+        // Durable once written and synced, which is when openraft may count them.
+        let written = self.write(records).await;
+        callback.log_io_completed(written.map_err(|e| std::io::Error::other(e.to_string())));
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<()> {
-        let from = log_id.index.to_be_bytes();
-        self.remove_entries(self.log.range(from..)).await
+        self.write(vec![OwnedRecord::Truncate(log_id.index)])
+            .await
+            .map_err(|e| StorageIOError::write_logs(io(e)))?;
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<()> {
-        // Record the purge first: a crash in between leaves entries below it, never a hole.
-        self.put_meta(LAST_PURGED, &log_id)
-            .map_err(|e| StorageIOError::write(io(e)))?;
-        self.flush()
+        // The state machine (and the snapshot) are in sled, flushed in the background: what
+        // the purged entries did must be durable there before the entries are gone.
+        self.sync_state_machine()
             .await
             .map_err(|e| StorageIOError::write(io(e)))?;
-        let upto = log_id.index.to_be_bytes();
-        self.remove_entries(self.log.range(..=upto)).await
+        let bytes = codec::encode(&log_id).map_err(|e| StorageIOError::write(io(e)))?;
+        self.write(vec![
+            OwnedRecord::Meta(LAST_PURGED, bytes),
+            OwnedRecord::Purge(log_id.index),
+        ])
+        .await
+        .map_err(|e| StorageIOError::write_logs(io(e)))?;
+        Ok(())
     }
 }

@@ -1,5 +1,5 @@
-//! The node's database: one sled directory holding the state machine, the Raft log and meta,
-//! and the current snapshot, so that one flush covers them all.
+//! The node's store: one directory holding sled's database (the state machine and the current
+//! snapshot) and the Raft log's own files (`raft-log/`: entries, vote, purge point).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use openraft::{Entry, RaftTypeConfig};
 
+use crate::wal::Wal;
 use crate::{DiskSync, IdentityStore, LogStore, RaftStore, StateMachine, StoreError};
 
 /// How long opening waits for the directory's lock: a database just closed in this process
@@ -33,21 +34,25 @@ pub struct Storage {
     db: sled::Db,
     state_machine: StateMachine,
     sync: Arc<DiskSync>,
+    wal: Arc<Wal>,
 }
 
 impl Storage {
-    /// Opens (or creates) the node's database in `dir` and rebuilds the in-memory state.
+    /// Opens (or creates) the node's store in `dir` and rebuilds the in-memory state; a Raft
+    /// log an earlier version kept in sled moves into the log's own files.
     ///
     /// # Errors
-    /// sled cannot open the directory, or a stored record does not decode.
+    /// sled or the log cannot open, or a stored record does not decode.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = open_db(dir)?;
         let sync = Arc::new(DiskSync::open(dir)?);
+        let wal = Arc::new(crate::log_upgrade::open_log(&db, dir, sync.clone())?);
         let state_machine = StateMachine::open_in(&db)?;
         Ok(Storage {
             db,
             state_machine,
             sync,
+            wal,
         })
     }
 
@@ -74,12 +79,16 @@ impl Storage {
     /// The Raft log storage.
     ///
     /// # Errors
-    /// sled cannot open its trees.
+    /// None today; kept for a storage that opens something here.
     pub fn log_store<C>(&self) -> Result<LogStore<C>, StoreError>
     where
         C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
     {
-        LogStore::open_in(&self.db, self.sync.clone())
+        Ok(LogStore::new(
+            self.wal.clone(),
+            self.db.clone(),
+            self.sync.clone(),
+        ))
     }
 
     /// The state machine as openraft drives it.
@@ -106,9 +115,7 @@ impl Storage {
     /// # Errors
     /// sled cannot read.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
-        let log = self.db.open_tree("raft_log")?;
-        let meta = self.db.open_tree("raft_meta")?;
-        Ok(log.is_empty() && meta.is_empty())
+        Ok(self.wal.is_empty())
     }
 
     /// Flushes everything to disk.
@@ -118,11 +125,12 @@ impl Storage {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         self.sync.sync()?;
+        self.wal.flush()?;
         Ok(())
     }
 
-    /// The real syncs run since the database was opened (one per flush an acknowledgement or a
-    /// vote rests on).
+    /// The real syncs run since the store was opened (one per Raft log write an
+    /// acknowledgement or a vote rests on, one per durable flush of sled).
     pub fn syncs(&self) -> u64 {
         self.sync.syncs()
     }

@@ -1,0 +1,442 @@
+//! The Raft log's own write-ahead log: segment files of checksummed records, appended with one
+//! `pwrite` and made durable with one `fdatasync` per write.
+//!
+//! sled made every log append pay its whole flush (several buffer writes and
+//! `sync_file_range` calls from its thread pool) before the real sync; here an append is one
+//! write and one sync of one file. The state machine stays in sled, flushed in the background:
+//! after a crash it is replayed from this log, which keeps every entry the state machine may not
+//! have made durable yet (a purge waits for sled's sync, see `LogStore::purge`).
+//!
+//! The log is a directory of segments named by a sequence number (`00000000000000000001.wal`);
+//! records are framed as [`record`] says. Replaying them in order rebuilds the entries (where
+//! each one lies in which segment), the meta values and the purge point. A new segment starts
+//! with the meta values and the purge point, so the segments before it can be deleted once
+//! every entry in them is purged. A write that did not finish before a crash leaves a torn
+//! record at the end of the last segment, which opening cuts off: it was never acknowledged,
+//! as its sync never returned. Damage anywhere else refuses to open.
+
+pub(crate) mod record;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::ops::RangeBounds;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use record::{Read, Record};
+
+use crate::{DiskSync, StoreError};
+
+/// A segment this long takes no more records: the next write starts a new one.
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Entries next to each other in one segment are read with one `pread` up to this many bytes.
+const READ_SPAN: u64 = 8 * 1024 * 1024;
+const SUFFIX: &str = ".wal";
+
+/// Where an entry's bytes lie.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    segment: u64,
+    offset: u64,
+    len: u32,
+}
+
+/// What the records read so far say: shared with readers.
+#[derive(Default)]
+struct Index {
+    files: BTreeMap<u64, Arc<File>>,
+    entries: BTreeMap<u64, Loc>,
+    meta: BTreeMap<u8, Vec<u8>>,
+    purged: Option<u64>,
+}
+
+impl Index {
+    /// Applies the record found at `offset` of `segment`.
+    fn apply(&mut self, record: &Record<'_>, segment: u64, offset: u64) {
+        match *record {
+            Record::Entry(index, bytes) => {
+                self.entries.split_off(&index);
+                let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+                let offset = offset + (record::HEADER + record::ENTRY_PREFIX) as u64;
+                self.entries.insert(
+                    index,
+                    Loc {
+                        segment,
+                        offset,
+                        len,
+                    },
+                );
+            }
+            Record::Meta(key, value) => {
+                self.meta.insert(key, value.to_vec());
+            }
+            Record::Truncate(from) => {
+                self.entries.split_off(&from);
+            }
+            Record::Purge(upto) => {
+                self.entries = self.entries.split_off(&upto.saturating_add(1));
+                self.purged = self.purged.max(Some(upto));
+            }
+        }
+    }
+}
+
+/// The appending end, used by one writer at a time.
+struct Writer {
+    segment: u64,
+    file: Arc<File>,
+    len: u64,
+    /// Records written to no file yet (meta values that need no sync of their own).
+    pending: Vec<u8>,
+    /// Per segment, the highest entry index ever written in it.
+    highest: BTreeMap<u64, Option<u64>>,
+    /// Set when a write or sync failed: what is on disk is unknown, nothing more is written.
+    failed: Option<String>,
+}
+
+/// The Raft log's segments, their index and their writer.
+pub(crate) struct Wal {
+    dir: PathBuf,
+    sync: Arc<DiskSync>,
+    index: RwLock<Index>,
+    writer: Mutex<Writer>,
+}
+
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}{SUFFIX}"))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn open_segment(dir: &Path, id: u64, create: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(create)
+        .open(segment_path(dir, id))
+}
+
+impl Wal {
+    /// Opens the log in `dir` (created if missing), replaying every segment; cuts off a torn
+    /// record at the end of the last one.
+    ///
+    /// # Errors
+    /// A segment cannot be read, is damaged before its end, or holds a record of a kind this
+    /// version does not know.
+    pub(crate) fn open(dir: &Path, sync: Arc<DiskSync>) -> Result<Self, StoreError> {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(id) = name
+                .strip_suffix(SUFFIX)
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable();
+        if ids.is_empty() {
+            open_segment(dir, 1, true)?.sync_all()?;
+            sync_dir(dir)?;
+            ids.push(1);
+        }
+        let mut index = Index::default();
+        let mut highest = BTreeMap::new();
+        let mut end = 0;
+        for (n, &id) in ids.iter().enumerate() {
+            let file = open_segment(dir, id, false)?;
+            let bytes = std::fs::read(segment_path(dir, id))?;
+            let last = n + 1 == ids.len();
+            let mut at = 0usize;
+            let mut top = None;
+            while at < bytes.len() {
+                match record::decode(&bytes[at..]) {
+                    Read::Record(r, used) => {
+                        if let Record::Entry(i, _) = r {
+                            top = top.max(Some(i));
+                        }
+                        index.apply(&r, id, at as u64);
+                        at += used;
+                    }
+                    Read::Torn(why) if last => {
+                        tracing::warn!(
+                            segment = %segment_path(dir, id).display(),
+                            offset = at,
+                            "the Raft log ends with {why}: cutting it off (a write that never finished)"
+                        );
+                        file.set_len(at as u64)?;
+                        file.sync_all()?;
+                        break;
+                    }
+                    Read::Torn(why) => {
+                        return Err(StoreError::Invalid(format!(
+                            "the Raft log segment {} holds {why} at byte {at}: it is damaged",
+                            segment_path(dir, id).display()
+                        )))
+                    }
+                    Read::Unknown(kind) => {
+                        return Err(StoreError::Invalid(format!(
+                            "the Raft log segment {} holds a record of kind {kind} at byte {at}, \
+                             unknown to this version: run the version that wrote it",
+                            segment_path(dir, id).display()
+                        )))
+                    }
+                }
+            }
+            highest.insert(id, top);
+            index.files.insert(id, Arc::new(file));
+            end = at as u64;
+        }
+        let segment = ids[ids.len() - 1];
+        let file = index.files[&segment].clone();
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            sync,
+            index: RwLock::new(index),
+            writer: Mutex::new(Writer {
+                segment,
+                file,
+                len: end,
+                pending: Vec::new(),
+                highest,
+                failed: None,
+            }),
+        })
+    }
+
+    /// Writes `records` (after any waiting ones) and syncs: they are durable when this
+    /// returns. A write that deletes the last entries of a segment (a purge) deletes that
+    /// segment's file, and those before it, once synced.
+    ///
+    /// # Errors
+    /// A record is too large, or the write or sync failed; after a failed write or sync every
+    /// later write fails too (the node must restart and replay what is durable).
+    pub(crate) fn write(&self, records: &[Record<'_>]) -> io::Result<()> {
+        let mut w = lock(&self.writer);
+        if let Some(e) = &w.failed {
+            return Err(io::Error::other(format!(
+                "the Raft log stopped after a failed write: {e}"
+            )));
+        }
+        if w.len >= SEGMENT_BYTES {
+            self.start_segment(&mut w)?;
+        }
+        let mut buf = std::mem::take(&mut w.pending);
+        let mut at = Vec::with_capacity(records.len());
+        for r in records {
+            at.push(w.len + buf.len() as u64);
+            if let Err(e) = record::encode(r, &mut buf) {
+                let keep = at.first().map_or(buf.len(), |&a| (a - w.len) as usize);
+                buf.truncate(keep);
+                w.pending = buf;
+                return Err(e);
+            }
+        }
+        self.sync.before_sync();
+        let written = w
+            .file
+            .write_all_at(&buf, w.len)
+            .and_then(|()| w.file.sync_data());
+        if let Err(e) = written {
+            w.failed = Some(e.to_string());
+            return Err(e);
+        }
+        w.len += buf.len() as u64;
+        let segment = w.segment;
+        let mut purged = None;
+        {
+            let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+            for (r, &offset) in records.iter().zip(&at) {
+                index.apply(r, segment, offset);
+                match *r {
+                    Record::Entry(i, _) => {
+                        let top = w.highest.entry(segment).or_default();
+                        *top = (*top).max(Some(i));
+                    }
+                    Record::Purge(upto) => purged = Some(upto),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(upto) = purged {
+            self.delete_purged_segments(&mut w, upto);
+        }
+        self.sync.after_sync()
+    }
+
+    /// Queues `records` to be written with the next [`Wal::write`], without a sync of their
+    /// own (the committed index: openraft does not need it durable). Readers see them now.
+    ///
+    /// # Errors
+    /// A record is too large.
+    pub(crate) fn write_later(&self, records: &[Record<'_>]) -> io::Result<()> {
+        let mut w = lock(&self.writer);
+        let mut buf = Vec::new();
+        for r in records {
+            record::encode(r, &mut buf)?;
+        }
+        w.pending.extend_from_slice(&buf);
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        for r in records {
+            // Only meta values wait: entries need their offset, given when written.
+            if let Record::Meta(..) = r {
+                index.apply(r, w.segment, 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs whatever waits (a clean shutdown).
+    ///
+    /// # Errors
+    /// The write or sync failed.
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        if lock(&self.writer).pending.is_empty() {
+            return Ok(());
+        }
+        self.write(&[])
+    }
+
+    /// Starts the next segment with the meta values and the purge point.
+    fn start_segment(&self, w: &mut Writer) -> io::Result<()> {
+        let id = w.segment + 1;
+        let mut head = Vec::new();
+        {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            for (&key, value) in &index.meta {
+                record::encode(&Record::Meta(key, value), &mut head)?;
+            }
+            if let Some(upto) = index.purged {
+                record::encode(&Record::Purge(upto), &mut head)?;
+            }
+        }
+        let file = open_segment(&self.dir, id, true)?;
+        file.write_all_at(&head, 0)?;
+        file.sync_all()?;
+        sync_dir(&self.dir)?;
+        let file = Arc::new(file);
+        self.index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .files
+            .insert(id, file.clone());
+        w.highest.insert(id, None);
+        w.segment = id;
+        w.file = file;
+        w.len = head.len() as u64;
+        Ok(())
+    }
+
+    /// Deletes the segments before the current one whose entries are all purged, oldest
+    /// first, stopping at the first that still holds one. A failed delete is left for the
+    /// next purge: replaying a segment that should be gone changes nothing.
+    fn delete_purged_segments(&self, w: &mut Writer, upto: u64) {
+        let gone: Vec<u64> = w
+            .highest
+            .iter()
+            .take_while(|&(&id, top)| id < w.segment && top.is_none_or(|t| t <= upto))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in gone {
+            if let Err(e) = std::fs::remove_file(segment_path(&self.dir, id)) {
+                tracing::warn!(error = %e, segment = id, "cannot delete a purged Raft log segment");
+                return;
+            }
+            w.highest.remove(&id);
+            self.index
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .files
+                .remove(&id);
+        }
+    }
+
+    /// The entries whose index is in `range`, with their bytes, in order.
+    ///
+    /// # Errors
+    /// A segment cannot be read.
+    pub(crate) fn entries(&self, range: impl RangeBounds<u64>) -> io::Result<Vec<(u64, Vec<u8>)>> {
+        let found: Vec<(u64, Loc, Arc<File>)> = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            index
+                .entries
+                .range(range)
+                .filter_map(|(&i, &loc)| Some((i, loc, index.files.get(&loc.segment)?.clone())))
+                .collect()
+        };
+        let mut out = Vec::with_capacity(found.len());
+        let mut rest = &found[..];
+        while let Some((_, first, file)) = rest.first() {
+            // A run of entries laid one after another in one segment: one read for all.
+            let start = first.offset;
+            let mut end = start + u64::from(first.len);
+            let mut n = 1;
+            while let Some((_, loc, _)) = rest.get(n) {
+                let next_end = loc.offset + u64::from(loc.len);
+                if loc.segment != first.segment || loc.offset < end || next_end - start > READ_SPAN
+                {
+                    break;
+                }
+                end = next_end;
+                n += 1;
+            }
+            let span = usize::try_from(end - start).map_err(io::Error::other)?;
+            let mut buf = vec![0; span];
+            file.read_exact_at(&mut buf, start)?;
+            for (i, loc, _) in &rest[..n] {
+                let from = (loc.offset - start) as usize;
+                out.push((*i, buf[from..from + loc.len as usize].to_vec()));
+            }
+            rest = &rest[n..];
+        }
+        Ok(out)
+    }
+
+    /// The last entry, if any.
+    ///
+    /// # Errors
+    /// Its segment cannot be read.
+    pub(crate) fn last_entry(&self) -> io::Result<Option<(u64, Vec<u8>)>> {
+        let last = self
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .last_key_value()
+            .map(|(&i, _)| i);
+        match last {
+            None => Ok(None),
+            Some(i) => Ok(self.entries(i..=i)?.pop()),
+        }
+    }
+
+    /// A meta value.
+    pub(crate) fn meta(&self, key: u8) -> Option<Vec<u8>> {
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        index.meta.get(&key).cloned()
+    }
+
+    /// Whether the log holds no entry and no meta value.
+    pub(crate) fn is_empty(&self) -> bool {
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        index.entries.is_empty() && index.meta.is_empty() && index.purged.is_none()
+    }
+}
