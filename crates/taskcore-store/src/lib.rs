@@ -26,6 +26,7 @@ mod state_machine;
 mod storage;
 mod synced_image;
 mod wal;
+mod write_behind;
 
 pub use backup::{restore, Restored};
 pub use codec::CodecError;

@@ -14,7 +14,7 @@ use openraft::{
 
 use crate::wal::record::Record;
 use crate::wal::Wal;
-use crate::{codec, DiskSync, StoreError};
+use crate::{codec, DiskSync, StateMachine, StoreError};
 
 /// The meta values the log keeps beside its entries.
 pub(crate) const VOTE: u8 = 1;
@@ -27,8 +27,9 @@ pub(crate) const COMMITTED: u8 = 3;
 /// last purged and committed log ids), in the log's own files.
 pub struct LogStore<C> {
     wal: Arc<Wal>,
-    /// sled, which must be durable before entries are purged: the state machine it holds is
-    /// only flushed in the background, and replays from the log after a crash.
+    /// The state machine, which must be durable in sled before entries are purged: it is
+    /// written behind and flushed in the background, and replays from the log after a crash.
+    sm: StateMachine,
     db: sled::Db,
     sync: Arc<DiskSync>,
     /// The committed log index plus one (0: nothing committed), for readiness checks.
@@ -40,6 +41,7 @@ impl<C> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         LogStore {
             wal: self.wal.clone(),
+            sm: self.sm.clone(),
             db: self.db.clone(),
             sync: self.sync.clone(),
             committed: self.committed.clone(),
@@ -59,9 +61,10 @@ impl<C> LogStore<C>
 where
     C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
 {
-    pub(crate) fn new(wal: Arc<Wal>, db: sled::Db, sync: Arc<DiskSync>) -> Self {
+    pub(crate) fn new(wal: Arc<Wal>, sm: StateMachine, db: sled::Db, sync: Arc<DiskSync>) -> Self {
         LogStore {
             wal,
+            sm,
             db,
             sync,
             committed: Arc::default(),
@@ -98,10 +101,12 @@ where
         .map_err(StoreError::Sync)
     }
 
-    /// Flushes sled and makes it durable (`DiskSync`), on a blocking thread.
+    /// Writes what the state machine holds back, flushes sled and makes it durable
+    /// (`DiskSync`), on a blocking thread.
     async fn sync_state_machine(&self) -> std::result::Result<(), StoreError> {
-        let (db, sync) = (self.db.clone(), self.sync.clone());
+        let (sm, db, sync) = (self.sm.clone(), self.db.clone(), self.sync.clone());
         tokio::task::spawn_blocking(move || {
+            sm.write_behind()?;
             db.flush()?;
             sync.sync()?;
             Ok::<_, StoreError>(())

@@ -1,5 +1,6 @@
-//! The state machine's view of sled while it applies a batch: reads fall through a write
-//! overlay to the tree, writes wait in the overlay until the batch is committed at once.
+//! The state machine's view of its records while it applies a batch: reads fall through the
+//! batch's own writes and those waiting to be written ([`WriteBehind`]) to the tree; the
+//! batch's writes then join those waiting, all at once.
 
 use std::collections::HashMap;
 
@@ -8,20 +9,26 @@ use taskcore_core::{
     TaskState,
 };
 
+use crate::write_behind::WriteBehind;
 use crate::{codec, keys, StoreError};
+
+/// A change of one key of the state-machine tree (`None`: removed).
+pub(crate) type Write = (Vec<u8>, Option<Vec<u8>>);
 
 /// Pending writes of one apply batch over the state-machine tree.
 pub(crate) struct BatchRecords<'a> {
     tree: &'a sled::Tree,
+    behind: &'a WriteBehind,
     tasks: HashMap<TaskId, Option<Task>>,
     keys: HashMap<(BrandId, String), Option<IdempotencyRecord>>,
     periodic: HashMap<PeriodicId, Option<PeriodicTask>>,
 }
 
 impl<'a> BatchRecords<'a> {
-    pub(crate) fn new(tree: &'a sled::Tree) -> Self {
+    pub(crate) fn new(tree: &'a sled::Tree, behind: &'a WriteBehind) -> Self {
         BatchRecords {
             tree,
+            behind,
             tasks: HashMap::new(),
             keys: HashMap::new(),
             periodic: HashMap::new(),
@@ -33,53 +40,56 @@ impl<'a> BatchRecords<'a> {
         !self.periodic.is_empty()
     }
 
-    /// Turns the pending writes and the state's counters, clock and turns into one sled batch.
-    pub(crate) fn into_batch(self, state: &TaskState) -> Result<sled::Batch, StoreError> {
+    /// The pending writes and the state's counters, clock and turns, as changes of keys.
+    pub(crate) fn into_writes(self, state: &TaskState) -> Result<Vec<Write>, StoreError> {
         let (next_id, last_at, turns) = (state.next_id(), state.last_at(), state.turns());
-        let mut batch = sled::Batch::default();
+        let mut out = Vec::with_capacity(self.tasks.len() + self.keys.len() + 4);
         for (id, task) in self.tasks {
-            match task {
-                Some(t) => batch.insert(&keys::task(id)[..], codec::encode(&t)?),
-                None => batch.remove(&keys::task(id)[..]),
-            }
+            let value = task.map(|t| codec::encode(&t)).transpose()?;
+            out.push((keys::task(id).to_vec(), value));
         }
         for ((brand, key), record) in self.keys {
-            match record {
-                Some(r) => batch.insert(keys::idempotency(brand, &key), codec::encode(&r)?),
-                None => batch.remove(keys::idempotency(brand, &key)),
-            }
+            let value = record.map(|r| codec::encode(&r)).transpose()?;
+            out.push((keys::idempotency(brand, &key), value));
         }
         for (id, p) in self.periodic {
-            match p {
-                Some(p) => batch.insert(&keys::periodic(id)[..], codec::encode(&p)?),
-                None => batch.remove(&keys::periodic(id)[..]),
-            }
+            let value = p.map(|p| codec::encode(&p)).transpose()?;
+            out.push((keys::periodic(id).to_vec(), value));
         }
-        batch.insert(
-            keys::NEXT_PERIODIC_ID,
-            &state.next_periodic_id().to_be_bytes()[..],
-        );
-        batch.insert(keys::NEXT_ID, &next_id.to_be_bytes()[..]);
-        batch.insert(keys::LAST_AT, &last_at.0.to_be_bytes()[..]);
+        let number = |key: &[u8], n: u64| (key.to_vec(), Some(n.to_be_bytes().to_vec()));
+        out.push(number(keys::NEXT_PERIODIC_ID, state.next_periodic_id()));
+        out.push(number(keys::NEXT_ID, next_id));
+        out.push((
+            keys::LAST_AT.to_vec(),
+            Some(last_at.0.to_be_bytes().to_vec()),
+        ));
         let turns: Vec<u8> = turns.iter().flat_map(|b| b.to_be_bytes()).collect();
-        batch.insert(keys::TURNS, turns);
-        Ok(batch)
+        out.push((keys::TURNS.to_vec(), Some(turns)));
+        Ok(out)
     }
 }
 
-/// Reads and decodes one value of the tree.
+/// Reads and decodes one value: the one waiting to be written, else the tree's.
 pub(crate) fn read<T: serde::de::DeserializeOwned>(
     tree: &sled::Tree,
+    behind: &WriteBehind,
     key: &[u8],
 ) -> Result<Option<T>, StoreError> {
-    match tree.get(key)? {
-        None => Ok(None),
-        Some(bytes) => codec::decode(&bytes)
+    let decode = |bytes: &[u8]| {
+        codec::decode(bytes)
             .map(Some)
             .map_err(|source| StoreError::Corrupt {
                 key: String::from_utf8_lossy(key).into_owned(),
                 source,
-            }),
+            })
+    };
+    match behind.get(key) {
+        Some(None) => Ok(None),
+        Some(Some(bytes)) => decode(bytes),
+        None => match tree.get(key)? {
+            None => Ok(None),
+            Some(bytes) => decode(&bytes),
+        },
     }
 }
 
@@ -88,7 +98,7 @@ impl Records for BatchRecords<'_> {
         if let Some(pending) = self.tasks.get(&id) {
             return Ok(pending.clone());
         }
-        Ok(read(self.tree, &keys::task(id))?)
+        Ok(read(self.tree, self.behind, &keys::task(id))?)
     }
 
     fn put_task(&mut self, task: &Task) {
@@ -107,7 +117,11 @@ impl Records for BatchRecords<'_> {
         if let Some(pending) = self.keys.get(&(brand, key.to_owned())) {
             return Ok(pending.clone());
         }
-        Ok(read(self.tree, &keys::idempotency(brand, key))?)
+        Ok(read(
+            self.tree,
+            self.behind,
+            &keys::idempotency(brand, key),
+        )?)
     }
 
     fn put_idempotency(&mut self, brand: BrandId, key: &str, record: &IdempotencyRecord) {

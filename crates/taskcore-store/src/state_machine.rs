@@ -8,6 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::execution_stats::ExecutionStats;
 use crate::records::{read, BatchRecords};
+use crate::write_behind::WriteBehind;
 use crate::{codec, keys, StoreError};
 
 /// The leases changed by one applied batch: each task once, with its lease now (`None`: it
@@ -44,41 +45,58 @@ struct Inner {
     stats: ExecutionStats,
     db: sled::Db,
     tree: sled::Tree,
-    state: RwLock<TaskState>,
+    state: RwLock<Held>,
     fault: Mutex<Option<String>>,
+}
+
+/// The in-memory state and the changes not yet written to sled, which agree with each other.
+struct Held {
+    state: TaskState,
+    behind: WriteBehind,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A clean stop writes what waits (sled flushes it as it closes); a failure here is
+        // one more crash, which the Raft log's replay covers.
+        let held = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = held.behind.write_to(&self.tree) {
+            tracing::warn!(error = %e, "the last applied changes were not written at close");
+        }
+    }
 }
 
 /// A consistent read of the state: the index and the records agree while it is held.
 pub struct StateView<'a> {
-    state: RwLockReadGuard<'a, TaskState>,
+    held: RwLockReadGuard<'a, Held>,
     tree: &'a sled::Tree,
 }
 
 impl StateView<'_> {
     /// The index of every task.
     pub fn index(&self) -> &Index {
-        self.state.index()
+        self.held.state.index()
     }
 
     /// Every periodic task, by id.
     pub fn periodic(&self) -> &std::collections::BTreeMap<u64, taskcore_core::PeriodicTask> {
-        self.state.periodic()
+        self.held.state.periodic()
     }
 
     /// How many periodic tasks `brand` has.
     pub fn periodic_count(&self, brand: taskcore_core::BrandId) -> usize {
-        self.state.periodic_count(brand)
+        self.held.state.periodic_count(brand)
     }
 
     /// Per priority, the brand a lease served last.
     pub fn turns(&self) -> [taskcore_core::BrandId; 4] {
-        self.state.turns()
+        self.held.state.turns()
     }
 
     /// When a purge keeping finished tasks `keep` could first delete something (see
     /// [`taskcore_core::TaskState::purge_due_at`]).
     pub fn purge_due_at(&self, keep: std::time::Duration) -> Option<Timestamp> {
-        self.state.purge_due_at(keep)
+        self.held.state.purge_due_at(keep)
     }
 
     /// The full record of a task.
@@ -86,7 +104,7 @@ impl StateView<'_> {
     /// # Errors
     /// A storage failure or a record that does not decode.
     pub fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
-        read(self.tree, &keys::task(id))
+        read(self.tree, &self.held.behind, &keys::task(id))
     }
 
     /// The full records of these tasks, in the same order; ids without a record are skipped.
@@ -132,19 +150,22 @@ impl StateMachine {
                 stats: ExecutionStats::default(),
                 db: db.clone(),
                 tree,
-                state: RwLock::new(state),
+                state: RwLock::new(Held {
+                    state,
+                    behind: WriteBehind::default(),
+                }),
                 fault: Mutex::new(None),
             }),
         })
     }
 
-    /// Applies committed proposals in order and writes their changes in one atomic sled batch.
+    /// Applies committed proposals in order; their changes wait with those of the batches
+    /// before to be written to sled in one atomic batch (see `write_behind`).
     ///
-    /// The batch is not flushed here: what it applies is durable already, in the Raft log, and
-    /// it reaches the disk with the next log flush (the log and the state machine share one
-    /// sled database, whose flush writes everything before it) or sled's own flush every
-    /// 500 ms. A crash before then leaves the state machine at an earlier applied index, from
-    /// which the log is applied again (sled recovers a prefix of its writes, each batch whole).
+    /// Nothing is flushed here: what it applies is durable already, in the Raft log. A crash
+    /// before sled has written and flushed it leaves the state machine at an earlier applied
+    /// index, from which the log is applied again (sled recovers a prefix of its writes, each
+    /// batch whole).
     ///
     /// # Errors
     /// A storage failure. After one, the state machine refuses every further batch (the
@@ -156,8 +177,8 @@ impl StateMachine {
     }
 
     /// Applies a batch of log entries — a proposal, or `None` for an entry that carries none —
-    /// and writes `meta` (the last applied log id, the membership) in the same atomic batch
-    /// (not flushed: see [`StateMachine::apply_batch`]).
+    /// and writes `meta` (the last applied log id, the membership) with their changes (not
+    /// flushed: see [`StateMachine::apply_batch`]).
     ///
     /// # Errors
     /// As [`StateMachine::apply_batch`].
@@ -170,9 +191,14 @@ impl StateMachine {
         if let Some(fault) = self.fault() {
             return Err(StoreError::Stopped(fault));
         }
-        let mut state = inner.state.write().unwrap_or_else(|e| e.into_inner());
-        let result = apply_locked(inner, &mut state, items, meta);
-        drop(state);
+        let mut held = inner.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut result = apply_locked(inner, &mut held, items, meta);
+        if result.is_ok() && held.behind.due() {
+            if let Err(e) = held.behind.write_to(&inner.tree) {
+                result = Err(e.into());
+            }
+        }
+        drop(held);
         inner.changes.send_modify(|n| *n = n.wrapping_add(1));
         if let Err(e) = &result {
             tracing::error!(error = %e, "storage fault while applying; refusing further writes");
@@ -198,7 +224,11 @@ impl StateMachine {
 
     /// A meta value of the state machine (such as the last applied log id).
     pub(crate) fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.inner.tree.get(key)?.map(|v| v.to_vec()))
+        let held = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+        match held.behind.get(key) {
+            Some(v) => Ok(v.map(<[u8]>::to_vec)),
+            None => Ok(self.inner.tree.get(key)?.map(|v| v.to_vec())),
+        }
     }
 
     /// Whether the state machine holds nothing at all.
@@ -206,12 +236,32 @@ impl StateMachine {
     /// # Errors
     /// A storage failure.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
-        Ok(self.inner.tree.is_empty())
+        let held = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+        Ok(held.behind.is_empty() && self.inner.tree.is_empty())
+    }
+
+    /// Writes the changes that wait to sled (not flushed).
+    ///
+    /// # Errors
+    /// A storage failure; the state machine then stops, as after a failed apply.
+    pub(crate) fn write_behind(&self) -> Result<(), StoreError> {
+        let mut held = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
+        self.write_held(&mut held)
+    }
+
+    fn write_held(&self, held: &mut Held) -> Result<(), StoreError> {
+        if let Err(e) = held.behind.write_to(&self.inner.tree) {
+            tracing::error!(error = %e, "storage fault while writing applied changes; refusing further writes");
+            *self.inner.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Every key and value of the state machine, read consistently (for a snapshot).
     pub(crate) fn export(&self) -> Result<crate::KeyValues, StoreError> {
-        let _state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
+        self.write_held(&mut held)?;
         let mut out = Vec::new();
         for item in self.inner.tree.iter() {
             let (k, v) = item?;
@@ -224,7 +274,9 @@ impl StateMachine {
     /// rebuilds the in-memory state from them.
     pub(crate) fn import(&self, kvs: crate::KeyValues) -> Result<(), StoreError> {
         let inner = &*self.inner;
-        let mut state = inner.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut held = inner.state.write().unwrap_or_else(|e| e.into_inner());
+        // Everything is replaced: what waits to be written is part of what goes.
+        held.behind.clear();
         let mut batch = sled::Batch::default();
         for item in inner.tree.iter() {
             batch.remove(item?.0);
@@ -242,7 +294,7 @@ impl StateMachine {
             .map_err(StoreError::from)
             .and_then(|_| load(&inner.tree));
         match replaced {
-            Ok(new) => *state = new,
+            Ok(new) => held.state = new,
             Err(e) => {
                 tracing::error!(error = %e, "a snapshot install failed half-way; refusing further requests");
                 *inner.fault.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -250,10 +302,10 @@ impl StateMachine {
                 return Err(e);
             }
         }
-        state.take_lease_changes();
+        held.state.take_lease_changes();
         let _ = inner.leases.send(StateEvent::Replaced);
         tracing::info!(
-            tasks = state.index().len(),
+            tasks = held.state.index().len(),
             "state machine replaced from a snapshot"
         );
         Ok(())
@@ -262,7 +314,7 @@ impl StateMachine {
     /// A consistent read of the state.
     pub fn read(&self) -> StateView<'_> {
         StateView {
-            state: self.inner.state.read().unwrap_or_else(|e| e.into_inner()),
+            held: self.inner.state.read().unwrap_or_else(|e| e.into_inner()),
             tree: &self.inner.tree,
         }
     }
@@ -276,11 +328,12 @@ impl StateMachine {
             .clone()
     }
 
-    /// Flushes everything to disk (at shutdown).
+    /// Writes what waits and flushes sled (not a durable sync: see `DiskSync`).
     ///
     /// # Errors
     /// A storage failure.
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.write_behind()?;
         self.inner.db.flush()?;
         Ok(())
     }
@@ -288,11 +341,12 @@ impl StateMachine {
 
 fn apply_locked(
     inner: &Inner,
-    state: &mut TaskState,
+    held: &mut Held,
     items: &[Option<&Proposal>],
     meta: Vec<(&'static [u8], Vec<u8>)>,
 ) -> Result<Vec<Option<Outcome>>, StoreError> {
-    let mut records = BatchRecords::new(&inner.tree);
+    let Held { state, behind } = held;
+    let mut records = BatchRecords::new(&inner.tree, behind);
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
         let outcome = match item {
@@ -306,11 +360,13 @@ fn apply_locked(
         outcomes.push(outcome);
     }
     let periodic_changed = records.changed_periodic();
-    let mut batch = records.into_batch(state)?;
-    for (k, v) in meta {
-        batch.insert(k, v);
+    let writes = records.into_writes(state)?;
+    for (k, v) in writes {
+        behind.put(k, v);
     }
-    inner.tree.apply_batch(batch)?;
+    for (k, v) in meta {
+        behind.put(k.to_vec(), Some(v));
+    }
     for outcome in outcomes.iter().flatten() {
         inner.stats.count(outcome);
     }

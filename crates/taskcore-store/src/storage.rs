@@ -86,6 +86,7 @@ impl Storage {
     {
         Ok(LogStore::new(
             self.wal.clone(),
+            self.state_machine.clone(),
             self.db.clone(),
             self.sync.clone(),
         ))
@@ -123,7 +124,7 @@ impl Storage {
     /// # Errors
     /// A storage failure.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.state_machine.flush()?;
         self.sync.sync()?;
         self.wal.flush()?;
         Ok(())

@@ -132,11 +132,11 @@ fn the_turns_of_the_lease_queues_survive_a_reopen() {
         };
         let outcomes = sm.apply_batch(&[lease]).unwrap();
         assert!(matches!(&outcomes[0], Outcome::Leased(l) if l.len() == 1));
-        turns = sm.inner.state.read().unwrap().turns();
+        turns = sm.inner.state.read().unwrap().state.turns();
         assert_ne!(turns, [0; 4]);
     }
     let sm = StateMachine::open(dir.path()).unwrap();
-    assert_eq!(sm.inner.state.read().unwrap().turns(), turns);
+    assert_eq!(sm.inner.state.read().unwrap().state.turns(), turns);
     let running = sm.read().index().entry(1).map(|e| e.status);
     assert_eq!(
         running,
@@ -207,7 +207,7 @@ fn periodic_tasks_and_their_counter_survive_a_reopen_and_signal_the_scheduler() 
     assert_eq!(view.periodic().get(&fired.id), Some(&*fired));
     assert_eq!(view.index().len(), 1, "the fired task is there too");
     drop(view);
-    let again = sm.inner.state.read().unwrap().next_periodic_id();
+    let again = sm.inner.state.read().unwrap().state.next_periodic_id();
     assert_eq!(again, fired.id + 1, "ids are never reused");
 }
 
@@ -271,4 +271,31 @@ fn a_snapshot_install_that_fails_half_way_stops_the_state_machine() {
         sm.apply_batch(&[create(1, 2, None)]).is_err(),
         "no write is applied over a state that is not the disk's"
     );
+}
+
+#[test]
+fn applied_changes_are_read_before_they_reach_sled_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let sm = StateMachine::open(dir.path()).unwrap();
+    sm.apply_batch(&[create(1, 1, Some("k"))]).unwrap();
+    sm.apply_batch(&[create(1, 2, None)]).unwrap();
+    assert_eq!(
+        sm.inner.tree.get(keys::task(1)).unwrap(),
+        None,
+        "written behind, not per batch"
+    );
+    let view = sm.read();
+    assert_eq!(view.task(1).unwrap().unwrap().description, "task 1");
+    assert_eq!(view.task(2).unwrap().unwrap().description, "task 2");
+    drop(view);
+    // The idempotency key is found where it waits: the same key answers with the first task.
+    let again = sm.apply_batch(&[create(1, 3, Some("k"))]).unwrap();
+    assert!(
+        matches!(&again[..], [Outcome::Replayed(t)] if t.id == 1),
+        "{again:?}"
+    );
+    sm.flush().unwrap();
+    assert!(sm.inner.tree.get(keys::task(1)).unwrap().is_some());
+    assert!(sm.inner.tree.get(keys::task(2)).unwrap().is_some());
+    assert_eq!(sm.inner.tree.get(keys::task(3)).unwrap(), None);
 }
