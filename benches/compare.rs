@@ -10,7 +10,7 @@
 //!   clients, each with its own keep-alive connection to the leader, create tasks back to back
 //!   (as etcd's load generator puts new keys): after one second of warm-up, for `COMPARE_SECS`
 //!   (default 20) or 20,000 creates, whichever comes first; then the same through a follower
-//!   (`target=follower`), which forwards them.
+//!   (`target=follower`), which forwards them; and by one client of a one-node cluster.
 //! - **reads** (`mode=get`): linearizable `GET /tasks/{id}/` of one task by 16 clients, through
 //!   the leader, spread over the three nodes, and on a one-node cluster.
 //! - **jobs end to end** (`mode=jobs`): 20,000 no-op tasks created with `POST /tasks/bulk/` in
@@ -224,6 +224,21 @@ async fn main() {
             let spread = (0..16).map(|i| cluster.client(i % 3)).collect();
             reads("mode=get target=all nodes=3", spread, id).await;
         }
+    }
+    if wants("writes") {
+        // The same on one node: what a create costs without a round to the followers.
+        let one = Cluster::start(1, "").await;
+        let create = |c: Client, n: u64| async move {
+            c.create_task(&task(&format!("c{n}")), None)
+                .await
+                .expect("create");
+        };
+        phase(
+            "mode=create target=leader nodes=1",
+            vec![one.client(0)],
+            create,
+        )
+        .await;
     }
     if wants("reads") {
         let one = Cluster::start(1, "").await;
