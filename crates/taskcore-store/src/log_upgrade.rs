@@ -129,7 +129,12 @@ mod tests {
             let db = sled::Config::new().path(dir.path()).open().unwrap();
             let sync = Arc::new(DiskSync::open(dir.path()).unwrap());
             let wal = open_log(&db, dir.path(), sync).unwrap();
-            let entries = wal.entries(..).unwrap();
+            let entries: Vec<(u64, Vec<u8>)> = wal
+                .entries(..)
+                .unwrap()
+                .into_iter()
+                .map(|(i, b)| (i, b.to_vec()))
+                .collect();
             let expected: Vec<(u64, Vec<u8>)> = (5..=9u64)
                 .map(|i| (i, format!("entry {i}").into_bytes()))
                 .collect();
@@ -163,6 +168,8 @@ mod tests {
         let db = sled::Config::new().path(dir.path()).open().unwrap();
         let sync = Arc::new(DiskSync::open(dir.path()).unwrap());
         let wal = open_log(&db, dir.path(), sync).unwrap();
-        assert_eq!(wal.entries(..).unwrap(), vec![(1, b"one".to_vec())]);
+        let entries = wal.entries(..).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!((entries[0].0, &entries[0].1[..]), (1, &b"one"[..]));
     }
 }

@@ -35,6 +35,9 @@ use crate::{DiskSync, StoreError};
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// Entries next to each other in one segment are read with one `pread` up to this many bytes.
 const READ_SPAN: u64 = 8 * 1024 * 1024;
+/// The bytes of the latest entries kept in memory at most: openraft reads each entry right
+/// after appending it (to replicate it, to apply it), and those reads need no file.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 const SUFFIX: &str = ".wal";
 
 /// Where an entry's bytes lie.
@@ -52,14 +55,38 @@ struct Index {
     entries: BTreeMap<u64, Loc>,
     meta: BTreeMap<u8, Vec<u8>>,
     purged: Option<u64>,
+    /// The latest entries written, by index (a suffix of `entries`' keys, at most
+    /// [`CACHE_BYTES`] of them).
+    cache: BTreeMap<u64, Arc<[u8]>>,
+    cached_bytes: usize,
 }
 
 impl Index {
+    /// Keeps the bytes of the entry just written at `index`.
+    fn cache(&mut self, index: u64, bytes: &[u8]) {
+        self.cached_bytes += bytes.len();
+        self.cache.insert(index, Arc::from(bytes));
+        while self.cached_bytes > CACHE_BYTES {
+            match self.cache.pop_first() {
+                Some((_, b)) => self.cached_bytes -= b.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// Forgets the cached entries from `index` on.
+    fn uncache_from(&mut self, index: u64) {
+        for (_, b) in self.cache.split_off(&index) {
+            self.cached_bytes -= b.len();
+        }
+    }
+
     /// Applies the record found at `offset` of `segment`.
     fn apply(&mut self, record: &Record<'_>, segment: u64, offset: u64) {
         match *record {
             Record::Entry(index, bytes) => {
                 self.entries.split_off(&index);
+                self.uncache_from(index);
                 let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
                 let offset = offset + (record::HEADER + record::ENTRY_PREFIX) as u64;
                 self.entries.insert(
@@ -76,9 +103,14 @@ impl Index {
             }
             Record::Truncate(from) => {
                 self.entries.split_off(&from);
+                self.uncache_from(from);
             }
             Record::Purge(upto) => {
-                self.entries = self.entries.split_off(&upto.saturating_add(1));
+                let keep = upto.saturating_add(1);
+                self.entries = self.entries.split_off(&keep);
+                let kept = self.cache.split_off(&keep);
+                self.cache = kept;
+                self.cached_bytes = self.cache.values().map(|b| b.len()).sum();
                 self.purged = self.purged.max(Some(upto));
             }
         }
@@ -267,7 +299,8 @@ impl Wal {
             for (r, &offset) in records.iter().zip(&at) {
                 index.apply(r, segment, offset);
                 match *r {
-                    Record::Entry(i, _) => {
+                    Record::Entry(i, bytes) => {
+                        index.cache(i, bytes);
                         let top = w.highest.entry(segment).or_default();
                         *top = (*top).max(Some(i));
                     }
@@ -369,21 +402,31 @@ impl Wal {
         }
     }
 
-    /// The entries whose index is in `range`, with their bytes, in order.
+    /// The entries whose index is in `range`, with their bytes, in order: the latest from
+    /// memory, older ones from their segments.
     ///
     /// # Errors
     /// A segment cannot be read.
-    pub(crate) fn entries(&self, range: impl RangeBounds<u64>) -> io::Result<Vec<(u64, Vec<u8>)>> {
-        let found: Vec<(u64, Loc, Arc<File>)> = {
+    pub(crate) fn entries(
+        &self,
+        range: impl RangeBounds<u64>,
+    ) -> io::Result<Vec<(u64, Arc<[u8]>)>> {
+        let mut out = Vec::new();
+        let mut on_disk: Vec<(u64, Loc, Arc<File>)> = Vec::new();
+        {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-            index
-                .entries
-                .range(range)
-                .filter_map(|(&i, &loc)| Some((i, loc, index.files.get(&loc.segment)?.clone())))
-                .collect()
-        };
-        let mut out = Vec::with_capacity(found.len());
-        let mut rest = &found[..];
+            for (&i, &loc) in index.entries.range(range) {
+                if let Some(bytes) = index.cache.get(&i) {
+                    out.push((i, bytes.clone()));
+                } else if let Some(file) = index.files.get(&loc.segment) {
+                    on_disk.push((i, loc, file.clone()));
+                }
+            }
+        }
+        if on_disk.is_empty() {
+            return Ok(out);
+        }
+        let mut rest = &on_disk[..];
         while let Some((_, first, file)) = rest.first() {
             // A run of entries laid one after another in one segment: one read for all.
             let start = first.offset;
@@ -403,10 +446,11 @@ impl Wal {
             file.read_exact_at(&mut buf, start)?;
             for (i, loc, _) in &rest[..n] {
                 let from = (loc.offset - start) as usize;
-                out.push((*i, buf[from..from + loc.len as usize].to_vec()));
+                out.push((*i, Arc::from(&buf[from..from + loc.len as usize])));
             }
             rest = &rest[n..];
         }
+        out.sort_unstable_by_key(|(i, _)| *i);
         Ok(out)
     }
 
@@ -414,7 +458,7 @@ impl Wal {
     ///
     /// # Errors
     /// Its segment cannot be read.
-    pub(crate) fn last_entry(&self) -> io::Result<Option<(u64, Vec<u8>)>> {
+    pub(crate) fn last_entry(&self) -> io::Result<Option<(u64, Arc<[u8]>)>> {
         let last = self
             .index
             .read()

@@ -25,7 +25,7 @@ fn append(wal: &Wal, range: std::ops::RangeInclusive<u64>) {
 fn indexes(wal: &Wal) -> Vec<u64> {
     let entries = wal.entries(..).unwrap();
     for (i, bytes) in &entries {
-        assert_eq!(bytes, &entry(*i), "entry {i} reads back");
+        assert_eq!(&bytes[..], &entry(*i)[..], "entry {i} reads back");
     }
     entries.into_iter().map(|(i, _)| i).collect()
 }
@@ -54,11 +54,15 @@ fn entries_meta_truncation_and_purge_survive_a_reopen() {
         assert_eq!(wal.meta(3).as_deref(), Some(&b"committed"[..]));
         wal.flush().unwrap();
         assert_eq!(indexes(&wal), (4..=9).collect::<Vec<_>>());
-        assert_eq!(
-            wal.entries(5..7).unwrap(),
-            vec![(5, entry(5)), (6, entry(6))]
-        );
-        assert_eq!(wal.last_entry().unwrap(), Some((9, entry(9))));
+        let some: Vec<(u64, Vec<u8>)> = wal
+            .entries(5..7)
+            .unwrap()
+            .into_iter()
+            .map(|(i, b)| (i, b.to_vec()))
+            .collect();
+        assert_eq!(some, vec![(5, entry(5)), (6, entry(6))]);
+        let last = wal.last_entry().unwrap().map(|(i, b)| (i, b.to_vec()));
+        assert_eq!(last, Some((9, entry(9))));
     }
     let wal = open(dir.path());
     assert_eq!(indexes(&wal), (4..=9).collect::<Vec<_>>());
@@ -189,7 +193,39 @@ fn a_full_segment_hands_over_to_the_next_one() {
     let wal = open(dir.path());
     let entries = wal.entries(60..=70).unwrap();
     assert_eq!(entries.len(), 11);
-    assert!(entries.iter().all(|(_, b)| b == &big));
+    assert!(entries.iter().all(|(_, b)| b[..] == big[..]));
+}
+
+#[test]
+fn entries_read_from_memory_and_from_the_segments_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = open(dir.path());
+        append(&wal, 1..=5);
+        assert_eq!(
+            lock_index(&wal).cache.len(),
+            5,
+            "the latest entries are in memory"
+        );
+    }
+    let wal = open(dir.path());
+    assert!(
+        lock_index(&wal).cache.is_empty(),
+        "nothing in memory after a reopen"
+    );
+    append(&wal, 6..=8);
+    // 1..=5 come from the segment, 6..=8 from memory, in order.
+    assert_eq!(indexes(&wal), (1..=8).collect::<Vec<_>>());
+    wal.write(&[Record::Truncate(7)]).unwrap();
+    wal.write(&[Record::Purge(2)]).unwrap();
+    assert_eq!(indexes(&wal), (3..=6).collect::<Vec<_>>());
+    let index = lock_index(&wal);
+    assert_eq!(index.cache.keys().copied().collect::<Vec<_>>(), vec![6]);
+    assert_eq!(index.cached_bytes, entry(6).len());
+}
+
+fn lock_index(wal: &Wal) -> std::sync::RwLockReadGuard<'_, Index> {
+    wal.index.read().unwrap()
 }
 
 #[test]
