@@ -5,7 +5,8 @@
 # per second, the CPU seconds of the node and of the worker, and the mean time and count of the
 # lease, batched-completion and bulk requests; with PERF=1 (and `perf` installed), the node's 25
 # hottest symbols from `perf record -e cpu-clock`; with PERF=calls, the 40 symbols of Task Core,
-# openraft, sled, hyper and axum with the most CPU under them (DWARF call graphs).
+# openraft, sled, hyper and axum with the most CPU under them (DWARF call graphs); PERF_KEEP=DIR
+# keeps perf.data there.
 #
 # usage: scripts/profile-jobs.sh [JOBS] [CONCURRENCY]     (defaults 20000 and 50)
 set -euo pipefail
@@ -94,6 +95,8 @@ if [ -n "$recorder" ]; then
   kill -INT "$recorder"
   wait "$recorder" 2>/dev/null || true
   recorder=""
+  # PERF_KEEP=DIR keeps the profile, for `perf report -i DIR/perf.data`.
+  if [ -n "${PERF_KEEP:-}" ]; then mkdir -p "$PERF_KEEP" && cp "$work/perf.data" "$PERF_KEEP"/; fi
   if [ "$PERF" = calls ]; then
     perf report -i "$work/perf.data" --children --sort symbol --stdio -g none 2>/dev/null \
       | grep -E '^ +[0-9.]+%' | grep -E 'taskcore|openraft|sled|hyper|axum|ractor' \

@@ -1,5 +1,5 @@
 //! The state machine's view of its records while it applies a batch: reads fall through the
-//! batch's own writes and those waiting to be written ([`WriteBehind`]) to the tree; the
+//! batch's own writes and those not yet written ([`Unwritten`]) to the tree; the
 //! batch's writes then join those waiting, all at once.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use taskcore_core::{
     TaskState,
 };
 
-use crate::write_behind::WriteBehind;
+use crate::write_behind::Unwritten;
 use crate::{codec, keys, StoreError};
 
 /// A change of one key of the state-machine tree (`None`: removed).
@@ -18,17 +18,17 @@ pub(crate) type Write = (Vec<u8>, Option<Vec<u8>>);
 /// Pending writes of one apply batch over the state-machine tree.
 pub(crate) struct BatchRecords<'a> {
     tree: &'a sled::Tree,
-    behind: &'a WriteBehind,
+    unwritten: &'a Unwritten,
     tasks: HashMap<TaskId, Option<Task>>,
     keys: HashMap<(BrandId, String), Option<IdempotencyRecord>>,
     periodic: HashMap<PeriodicId, Option<PeriodicTask>>,
 }
 
 impl<'a> BatchRecords<'a> {
-    pub(crate) fn new(tree: &'a sled::Tree, behind: &'a WriteBehind) -> Self {
+    pub(crate) fn new(tree: &'a sled::Tree, unwritten: &'a Unwritten) -> Self {
         BatchRecords {
             tree,
-            behind,
+            unwritten,
             tasks: HashMap::new(),
             keys: HashMap::new(),
             periodic: HashMap::new(),
@@ -72,7 +72,7 @@ impl<'a> BatchRecords<'a> {
 /// Reads and decodes one value: the one waiting to be written, else the tree's.
 pub(crate) fn read<T: serde::de::DeserializeOwned>(
     tree: &sled::Tree,
-    behind: &WriteBehind,
+    unwritten: &Unwritten,
     key: &[u8],
 ) -> Result<Option<T>, StoreError> {
     let decode = |bytes: &[u8]| {
@@ -83,7 +83,7 @@ pub(crate) fn read<T: serde::de::DeserializeOwned>(
                 source,
             })
     };
-    match behind.get(key) {
+    match unwritten.get(key) {
         Some(None) => Ok(None),
         Some(Some(bytes)) => decode(bytes),
         None => match tree.get(key)? {
@@ -98,7 +98,7 @@ impl Records for BatchRecords<'_> {
         if let Some(pending) = self.tasks.get(&id) {
             return Ok(pending.clone());
         }
-        Ok(read(self.tree, self.behind, &keys::task(id))?)
+        Ok(read(self.tree, self.unwritten, &keys::task(id))?)
     }
 
     fn put_task(&mut self, task: &Task) {
@@ -119,7 +119,7 @@ impl Records for BatchRecords<'_> {
         }
         Ok(read(
             self.tree,
-            self.behind,
+            self.unwritten,
             &keys::idempotency(brand, key),
         )?)
     }

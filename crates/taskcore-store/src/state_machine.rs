@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::execution_stats::ExecutionStats;
 use crate::records::{read, BatchRecords};
-use crate::write_behind::WriteBehind;
+use crate::write_behind::{Unwritten, Writer};
 use crate::{codec, keys, StoreError};
 
 /// The leases changed by one applied batch: each task once, with its lease now (`None`: it
@@ -47,22 +47,63 @@ struct Inner {
     tree: sled::Tree,
     state: RwLock<Held>,
     fault: Mutex<Option<String>>,
+    /// The thread that writes applied changes to sled.
+    writer: Arc<Writer>,
+    /// Held by whoever writes to the tree (the writer, a snapshot install) and whoever reads
+    /// all of it (a snapshot, a backup): one at a time, in order.
+    sled_order: Mutex<()>,
 }
 
 /// The in-memory state and the changes not yet written to sled, which agree with each other.
 struct Held {
     state: TaskState,
-    behind: WriteBehind,
+    unwritten: Unwritten,
+}
+
+impl Inner {
+    /// Writes the changes that wait to sled (the writer thread's work).
+    fn write_out(&self) -> Result<(), StoreError> {
+        let _order = self.sled_order.lock().unwrap_or_else(|e| e.into_inner());
+        let frozen = {
+            let mut held = self.state.write().unwrap_or_else(|e| e.into_inner());
+            if held.unwritten.waiting.is_empty() {
+                return Ok(());
+            }
+            let frozen = Arc::new(std::mem::take(&mut held.unwritten.waiting));
+            held.unwritten.writing = Some(frozen.clone());
+            frozen
+        };
+        let written = frozen.write_to(&self.tree);
+        let mut held = self.state.write().unwrap_or_else(|e| e.into_inner());
+        match written {
+            Ok(()) => {
+                if held
+                    .unwritten
+                    .writing
+                    .as_ref()
+                    .is_some_and(|w| Arc::ptr_eq(w, &frozen))
+                {
+                    held.unwritten.writing = None;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // The changes stay readable where they are; nothing more is applied.
+                tracing::error!(error = %e, "storage fault while writing applied changes; refusing further writes");
+                *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                Err(e.into())
+            }
+        }
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // A clean stop writes what waits (sled flushes it as it closes); a failure here is
-        // one more crash, which the Raft log's replay covers.
-        let held = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = held.behind.write_to(&self.tree) {
-            tracing::warn!(error = %e, "the last applied changes were not written at close");
-        }
+        // What was not written is not written now: a sled batch from a drop can deadlock
+        // against another database's closing flush (sled serialises batches process-wide).
+        // A clean stop writes it first (`Storage::flush`); otherwise this is a crash, which
+        // the Raft log's replay covers.
+        self.writer.close();
     }
 }
 
@@ -104,7 +145,7 @@ impl StateView<'_> {
     /// # Errors
     /// A storage failure or a record that does not decode.
     pub fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
-        read(self.tree, &self.held.behind, &keys::task(id))
+        read(self.tree, &self.held.unwritten, &keys::task(id))
     }
 
     /// The full records of these tasks, in the same order; ids without a record are skipped.
@@ -143,24 +184,32 @@ impl StateMachine {
             next_id = state.next_id(),
             "state machine loaded"
         );
-        Ok(StateMachine {
-            inner: Arc::new(Inner {
-                changes: tokio::sync::watch::Sender::new(0),
-                leases: broadcast::Sender::new(LEASE_EVENTS),
-                stats: ExecutionStats::default(),
-                db: db.clone(),
-                tree,
-                state: RwLock::new(Held {
-                    state,
-                    behind: WriteBehind::default(),
-                }),
-                fault: Mutex::new(None),
+        let writer = Arc::new(Writer::default());
+        let inner = Arc::new(Inner {
+            changes: tokio::sync::watch::Sender::new(0),
+            leases: broadcast::Sender::new(LEASE_EVENTS),
+            stats: ExecutionStats::default(),
+            db: db.clone(),
+            tree,
+            state: RwLock::new(Held {
+                state,
+                unwritten: Unwritten::default(),
             }),
-        })
+            fault: Mutex::new(None),
+            writer: writer.clone(),
+            sled_order: Mutex::new(()),
+        });
+        let owner = Arc::downgrade(&inner);
+        writer.start(move || {
+            let inner = owner.upgrade()?;
+            Some(inner.write_out().map_err(|e| e.to_string()))
+        })?;
+        Ok(StateMachine { inner })
     }
 
     /// Applies committed proposals in order; their changes wait with those of the batches
-    /// before to be written to sled in one atomic batch (see `write_behind`).
+    /// before for the writer thread, which writes them to sled in one atomic batch (see
+    /// `write_behind`).
     ///
     /// Nothing is flushed here: what it applies is durable already, in the Raft log. A crash
     /// before sled has written and flushed it leaves the state machine at an earlier applied
@@ -192,17 +241,22 @@ impl StateMachine {
             return Err(StoreError::Stopped(fault));
         }
         let mut held = inner.state.write().unwrap_or_else(|e| e.into_inner());
-        let mut result = apply_locked(inner, &mut held, items, meta);
-        if result.is_ok() && held.behind.due() {
-            if let Err(e) = held.behind.write_to(&inner.tree) {
-                result = Err(e.into());
-            }
-        }
+        let result = apply_locked(inner, &mut held, items, meta);
+        let (due, overfull) = (
+            held.unwritten.waiting.due(),
+            held.unwritten.waiting.overfull(),
+        );
         drop(held);
         inner.changes.send_modify(|n| *n = n.wrapping_add(1));
         if let Err(e) = &result {
             tracing::error!(error = %e, "storage fault while applying; refusing further writes");
             *inner.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+        }
+        if overfull {
+            // sled is not keeping up: wait for it rather than hold ever more in memory.
+            self.write_behind()?;
+        } else if due {
+            inner.writer.nudge();
         }
         result
     }
@@ -225,7 +279,7 @@ impl StateMachine {
     /// A meta value of the state machine (such as the last applied log id).
     pub(crate) fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let held = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
-        match held.behind.get(key) {
+        match held.unwritten.get(key) {
             Some(v) => Ok(v.map(<[u8]>::to_vec)),
             None => Ok(self.inner.tree.get(key)?.map(|v| v.to_vec())),
         }
@@ -237,31 +291,26 @@ impl StateMachine {
     /// A storage failure.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         let held = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
-        Ok(held.behind.is_empty() && self.inner.tree.is_empty())
+        Ok(held.unwritten.is_empty() && self.inner.tree.is_empty())
     }
 
-    /// Writes the changes that wait to sled (not flushed).
+    /// Waits until sled holds every change applied before the call (not flushed).
     ///
     /// # Errors
-    /// A storage failure; the state machine then stops, as after a failed apply.
+    /// A write failed; the state machine has stopped, as after a failed apply.
     pub(crate) fn write_behind(&self) -> Result<(), StoreError> {
-        let mut held = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
-        self.write_held(&mut held)
+        self.inner.writer.drain().map_err(StoreError::Stopped)
     }
 
-    fn write_held(&self, held: &mut Held) -> Result<(), StoreError> {
-        if let Err(e) = held.behind.write_to(&self.inner.tree) {
-            tracing::error!(error = %e, "storage fault while writing applied changes; refusing further writes");
-            *self.inner.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
-    /// Every key and value of the state machine, read consistently (for a snapshot).
+    /// Every key and value of the state machine as sled holds it once every change applied
+    /// before the call is written: one applied log id's state (for a snapshot, a backup).
     pub(crate) fn export(&self) -> Result<crate::KeyValues, StoreError> {
-        let mut held = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
-        self.write_held(&mut held)?;
+        self.write_behind()?;
+        let _order = self
+            .inner
+            .sled_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
         for item in self.inner.tree.iter() {
             let (k, v) = item?;
@@ -274,9 +323,10 @@ impl StateMachine {
     /// rebuilds the in-memory state from them.
     pub(crate) fn import(&self, kvs: crate::KeyValues) -> Result<(), StoreError> {
         let inner = &*self.inner;
+        let _order = inner.sled_order.lock().unwrap_or_else(|e| e.into_inner());
         let mut held = inner.state.write().unwrap_or_else(|e| e.into_inner());
         // Everything is replaced: what waits to be written is part of what goes.
-        held.behind.clear();
+        held.unwritten = Unwritten::default();
         let mut batch = sled::Batch::default();
         for item in inner.tree.iter() {
             batch.remove(item?.0);
@@ -345,8 +395,8 @@ fn apply_locked(
     items: &[Option<&Proposal>],
     meta: Vec<(&'static [u8], Vec<u8>)>,
 ) -> Result<Vec<Option<Outcome>>, StoreError> {
-    let Held { state, behind } = held;
-    let mut records = BatchRecords::new(&inner.tree, behind);
+    let Held { state, unwritten } = held;
+    let mut records = BatchRecords::new(&inner.tree, unwritten);
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
         let outcome = match item {
@@ -362,10 +412,10 @@ fn apply_locked(
     let periodic_changed = records.changed_periodic();
     let writes = records.into_writes(state)?;
     for (k, v) in writes {
-        behind.put(k, v);
+        unwritten.waiting.put(k, v);
     }
     for (k, v) in meta {
-        behind.put(k.to_vec(), Some(v));
+        unwritten.waiting.put(k.to_vec(), Some(v));
     }
     for outcome in outcomes.iter().flatten() {
         inner.stats.count(outcome);
