@@ -120,7 +120,11 @@ struct Progress {
 pub(crate) struct Writer {
     progress: Mutex<Progress>,
     wake: Condvar,
+    thread: std::sync::OnceLock<std::thread::JoinHandle<()>>,
 }
+
+/// How often a drain checks that the thread still runs.
+const CHECK_EVERY: Duration = Duration::from_millis(100);
 
 impl Writer {
     fn lock(&self) -> MutexGuard<'_, Progress> {
@@ -136,7 +140,7 @@ impl Writer {
         mut write_out: impl FnMut() -> Option<Result<(), String>> + Send + 'static,
     ) -> std::io::Result<()> {
         let this = self.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("taskcore-state-writer".into())
             .spawn(move || loop {
                 let target = {
@@ -167,6 +171,7 @@ impl Writer {
                     return;
                 }
             })?;
+        let _ = self.thread.set(thread);
         Ok(())
     }
 
@@ -179,14 +184,21 @@ impl Writer {
     /// Waits until every change made before the call is in sled (not flushed).
     ///
     /// # Errors
-    /// A write failed.
+    /// A write failed, or the thread is gone.
     pub(crate) fn drain(&self) -> Result<(), String> {
         let mut p = self.lock();
         p.requested += 1;
         let target = p.requested;
         self.wake.notify_all();
         while p.done < target && !p.closed && p.failed.is_none() {
-            p = self.wake.wait(p).unwrap_or_else(|e| e.into_inner());
+            if self.thread.get().is_none_or(|t| t.is_finished()) {
+                return Err("the state machine's writer thread is not running".into());
+            }
+            p = self
+                .wake
+                .wait_timeout(p, CHECK_EVERY)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         p.failed.clone().map_or(Ok(()), Err)
     }
@@ -271,6 +283,15 @@ mod tests {
             "each drain is a write of its own"
         );
         writer.close();
+    }
+
+    #[test]
+    fn a_drain_without_a_running_thread_fails_instead_of_waiting() {
+        let writer = Arc::new(Writer::default());
+        assert!(writer.drain().is_err(), "never started");
+        let writer = Arc::new(Writer::default());
+        writer.start(|| panic!("a write that panics")).unwrap();
+        assert!(writer.drain().is_err(), "the thread died");
     }
 
     #[test]
