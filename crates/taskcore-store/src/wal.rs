@@ -122,8 +122,6 @@ struct Writer {
     segment: u64,
     file: Arc<File>,
     len: u64,
-    /// Records written to no file yet (meta values that need no sync of their own).
-    pending: Vec<u8>,
     /// Per segment, the highest entry index ever written in it.
     highest: BTreeMap<u64, Option<u64>>,
     /// Set when a write or sync failed: what is on disk is unknown, nothing more is written.
@@ -136,6 +134,9 @@ pub(crate) struct Wal {
     sync: Arc<DiskSync>,
     index: RwLock<Index>,
     writer: Mutex<Writer>,
+    /// Records written to no file yet (meta values that need no sync of their own), behind a
+    /// lock of their own: queuing one never waits for a write's sync.
+    pending: Mutex<Vec<u8>>,
 }
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
@@ -247,10 +248,10 @@ impl Wal {
                 segment,
                 file,
                 len: end,
-                pending: Vec::new(),
                 highest,
                 failed: None,
             }),
+            pending: Mutex::default(),
         })
     }
 
@@ -271,15 +272,20 @@ impl Wal {
         if w.len >= SEGMENT_BYTES {
             self.start_segment(&mut w)?;
         }
-        let mut buf = std::mem::take(&mut w.pending);
+        let mut buf = Vec::new();
         let mut at = Vec::with_capacity(records.len());
-        for r in records {
-            at.push(w.len + buf.len() as u64);
-            if let Err(e) = record::encode(r, &mut buf) {
-                let keep = at.first().map_or(buf.len(), |&a| (a - w.len) as usize);
-                buf.truncate(keep);
-                w.pending = buf;
-                return Err(e);
+        {
+            let mut pending = lock(&self.pending);
+            buf.append(&mut pending);
+            for r in records {
+                at.push(w.len + buf.len() as u64);
+                if let Err(e) = record::encode(r, &mut buf) {
+                    // What waited goes on waiting; nothing of this write is kept.
+                    let keep = at.first().map_or(buf.len(), |&a| (a - w.len) as usize);
+                    buf.truncate(keep);
+                    *pending = buf;
+                    return Err(e);
+                }
             }
         }
         self.sync.before_sync();
@@ -321,17 +327,17 @@ impl Wal {
     /// # Errors
     /// A record is too large.
     pub(crate) fn write_later(&self, records: &[Record<'_>]) -> io::Result<()> {
-        let mut w = lock(&self.writer);
         let mut buf = Vec::new();
         for r in records {
             record::encode(r, &mut buf)?;
         }
-        w.pending.extend_from_slice(&buf);
+        let mut pending = lock(&self.pending);
+        pending.extend_from_slice(&buf);
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         for r in records {
-            // Only meta values wait: entries need their offset, given when written.
+            // Only meta values wait (an entry's place is known once it is written).
             if let Record::Meta(..) = r {
-                index.apply(r, w.segment, 0);
+                index.apply(r, 0, 0);
             }
         }
         Ok(())
@@ -342,7 +348,7 @@ impl Wal {
     /// # Errors
     /// The write or sync failed.
     pub(crate) fn flush(&self) -> io::Result<()> {
-        if lock(&self.writer).pending.is_empty() {
+        if lock(&self.pending).is_empty() {
             return Ok(());
         }
         self.write(&[])
