@@ -265,3 +265,51 @@ where
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use openraft::storage::RaftLogStorage;
+    use openraft::{BasicNode, CommittedLeaderId, LogId};
+    use taskcore_core::{Batch, Command, Outcome, Proposal, Timestamp};
+
+    use crate::Storage;
+
+    openraft::declare_raft_types!(
+        /// A type configuration like the cluster's.
+        pub TestConfig:
+            D = Batch,
+            R = Vec<Outcome>,
+            NodeId = u64,
+            Node = BasicNode,
+            Entry = openraft::Entry<TestConfig>,
+            SnapshotData = Cursor<Vec<u8>>,
+    );
+
+    #[tokio::test]
+    async fn a_purge_waits_until_sled_holds_and_has_synced_what_was_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let mut log: super::LogStore<TestConfig> = storage.log_store().unwrap();
+        // Any applied proposal leaves changes to write (the counters and clock at least).
+        let cancel = Proposal {
+            at: Timestamp(1_700_000_000_000_000),
+            cmd: Command::Cancel { id: 1, brand: 1 },
+        };
+        storage.state_machine().apply_batch(&[cancel]).unwrap();
+        let before = storage.syncs();
+        log.purge(LogId::new(CommittedLeaderId::new(1, 1), 0))
+            .await
+            .unwrap();
+        assert!(
+            storage.state_machine().all_written(),
+            "what was applied is in sled before entries leave the log"
+        );
+        assert_eq!(
+            storage.syncs(),
+            before + 2,
+            "sled's real sync, then the log's own for the purge record"
+        );
+    }
+}

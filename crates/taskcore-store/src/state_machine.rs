@@ -302,6 +302,13 @@ impl StateMachine {
         self.inner.writer.drain().map_err(StoreError::Stopped)
     }
 
+    /// **Tests only**: whether sled holds every change applied so far.
+    #[cfg(test)]
+    pub(crate) fn all_written(&self) -> bool {
+        let held = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+        held.unwritten.is_empty()
+    }
+
     /// Every key and value of the state machine as sled holds it once every change applied
     /// before the call is written: one applied log id's state (for a snapshot, a backup).
     pub(crate) fn export(&self) -> Result<crate::KeyValues, StoreError> {
