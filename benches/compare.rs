@@ -96,12 +96,14 @@ where
     );
 }
 
+/// One create, the `n`th of its client.
+async fn create(c: Client, n: u64) {
+    c.create_task(&task(&format!("c{n}")), None)
+        .await
+        .expect("create");
+}
+
 async fn creates(cluster: &Cluster, leader: usize) {
-    let create = |c: Client, n: u64| async move {
-        c.create_task(&task(&format!("c{n}")), None)
-            .await
-            .expect("create");
-    };
     for conc in [1, 16, 64] {
         let clients = (0..conc).map(|_| cluster.client(leader)).collect();
         phase("mode=create target=leader nodes=3", clients, create).await;
@@ -228,11 +230,6 @@ async fn main() {
     if wants("writes") {
         // The same on one node: what a create costs without a round to the followers.
         let one = Cluster::start(1, "").await;
-        let create = |c: Client, n: u64| async move {
-            c.create_task(&task(&format!("c{n}")), None)
-                .await
-                .expect("create");
-        };
         phase(
             "mode=create target=leader nodes=1",
             vec![one.client(0)],

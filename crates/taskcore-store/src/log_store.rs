@@ -30,7 +30,6 @@ pub struct LogStore<C> {
     /// The state machine, which must be durable in sled before entries are purged: it is
     /// written behind and flushed in the background, and replays from the log after a crash.
     sm: StateMachine,
-    db: sled::Db,
     sync: Arc<DiskSync>,
     /// The committed log index plus one (0: nothing committed), for readiness checks.
     committed: Arc<AtomicU64>,
@@ -42,7 +41,6 @@ impl<C> Clone for LogStore<C> {
         LogStore {
             wal: self.wal.clone(),
             sm: self.sm.clone(),
-            db: self.db.clone(),
             sync: self.sync.clone(),
             committed: self.committed.clone(),
             _config: PhantomData,
@@ -61,11 +59,10 @@ impl<C> LogStore<C>
 where
     C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
 {
-    pub(crate) fn new(wal: Arc<Wal>, sm: StateMachine, db: sled::Db, sync: Arc<DiskSync>) -> Self {
+    pub(crate) fn new(wal: Arc<Wal>, sm: StateMachine, sync: Arc<DiskSync>) -> Self {
         LogStore {
             wal,
             sm,
-            db,
             sync,
             committed: Arc::default(),
             _config: PhantomData,
@@ -104,10 +101,9 @@ where
     /// Writes what the state machine holds back, flushes sled and makes it durable
     /// (`DiskSync`), on a blocking thread.
     async fn sync_state_machine(&self) -> std::result::Result<(), StoreError> {
-        let (sm, db, sync) = (self.sm.clone(), self.db.clone(), self.sync.clone());
+        let (sm, sync) = (self.sm.clone(), self.sync.clone());
         tokio::task::spawn_blocking(move || {
-            sm.write_behind()?;
-            db.flush()?;
+            sm.flush()?;
             sync.sync()?;
             Ok::<_, StoreError>(())
         })

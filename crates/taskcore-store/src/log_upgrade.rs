@@ -77,30 +77,29 @@ fn copy_old_log(db: &sled::Db, wal: &Wal) -> Result<(), StoreError> {
         records.push(Record::Purge(purged.index));
     }
     wal.write(&records)?;
-    let log = db.open_tree(OLD_LOG)?;
+    let write = |chunk: &[(u64, sled::IVec)]| {
+        let records: Vec<Record<'_>> = chunk.iter().map(|(i, v)| Record::Entry(*i, v)).collect();
+        wal.write(&records)
+    };
     let mut chunk: Vec<(u64, sled::IVec)> = Vec::new();
     let mut bytes = 0;
-    let mut items = log.iter();
-    loop {
-        let next = items.next().transpose()?;
-        if let Some((k, v)) = &next {
-            let index = keys::u64_value(k).ok_or_else(|| {
-                StoreError::Invalid(format!("an old Raft log key of {} bytes", k.len()))
-            })?;
-            bytes += v.len();
-            chunk.push((index, v.clone()));
-        }
-        if bytes >= CHUNK_BYTES || (next.is_none() && !chunk.is_empty()) {
-            let records: Vec<Record<'_>> =
-                chunk.iter().map(|(i, v)| Record::Entry(*i, v)).collect();
-            wal.write(&records)?;
+    for item in db.open_tree(OLD_LOG)?.iter() {
+        let (k, v) = item?;
+        let index = keys::u64_value(&k).ok_or_else(|| {
+            StoreError::Invalid(format!("an old Raft log key of {} bytes", k.len()))
+        })?;
+        bytes += v.len();
+        chunk.push((index, v));
+        if bytes >= CHUNK_BYTES {
+            write(&chunk)?;
             chunk.clear();
             bytes = 0;
         }
-        if next.is_none() {
-            return Ok(());
-        }
     }
+    if !chunk.is_empty() {
+        write(&chunk)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

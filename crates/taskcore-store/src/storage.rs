@@ -87,7 +87,6 @@ impl Storage {
         Ok(LogStore::new(
             self.wal.clone(),
             self.state_machine.clone(),
-            self.db.clone(),
             self.sync.clone(),
         ))
     }

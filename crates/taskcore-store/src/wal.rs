@@ -21,7 +21,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Read as _};
 use std::ops::RangeBounds;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -196,7 +196,8 @@ impl Wal {
         let mut end = 0;
         for (n, &id) in ids.iter().enumerate() {
             let file = open_segment(dir, id, false)?;
-            let bytes = std::fs::read(segment_path(dir, id))?;
+            let mut bytes = Vec::new();
+            (&file).read_to_end(&mut bytes)?;
             let last = n + 1 == ids.len();
             let mut at = 0usize;
             let mut top = None;
