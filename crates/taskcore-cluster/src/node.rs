@@ -31,6 +31,10 @@ const LEARNER_CATCH_UP: Duration = Duration::from_secs(600);
 /// How long one wait for a leader lasts before the loop looks again.
 pub(crate) const LEADER_POLL: Duration = Duration::from_millis(200);
 
+/// A receiver of this node's Raft metrics.
+pub(crate) type MetricsWatch =
+    tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, NodeAddr>>;
+
 /// A cheap, clonable handle on this node's part in the cluster.
 #[derive(Clone)]
 pub struct ClusterHandle {
@@ -176,20 +180,31 @@ impl ClusterHandle {
         wall_clock().plus_micros(ahead)
     }
 
-    pub(crate) fn leader(&self) -> Option<(NodeId, Option<NodeAddr>)> {
-        let m = self.inner.raft.metrics().borrow().clone();
+    /// Who leads, as `metrics` shows it now. The value is marked seen: a
+    /// [`ClusterHandle::wait_for_change`] on the same receiver waits for the next change.
+    pub(crate) fn leader(&self, metrics: &mut MetricsWatch) -> Option<(NodeId, Option<NodeAddr>)> {
+        let m = metrics.borrow_and_update();
         let id = m.current_leader?;
         Some((id, m.membership_config.membership().get_node(&id).cloned()))
     }
 
-    /// Waits until the metrics change or `LEADER_POLL` passes, whichever is first.
-    pub(crate) async fn wait_for_change(&self, until: Instant) -> Result<(), ClusterError> {
+    /// Waits until the metrics change after [`ClusterHandle::leader`] last read them from
+    /// `metrics`, or `LEADER_POLL` passes, whichever is first.
+    ///
+    /// The receiver must be the one the leader was read from: a fresh clone of openraft's
+    /// receiver counts every change since the node started as unseen, so its `changed()`
+    /// returns at once and a loop waiting on it spins (it did, trying a dead leader's address
+    /// tens of thousands of times a second until the next election).
+    pub(crate) async fn wait_for_change(
+        &self,
+        metrics: &mut MetricsWatch,
+        until: Instant,
+    ) -> Result<(), ClusterError> {
         if Instant::now() >= until {
             return Err(ClusterError::Unavailable(
                 "no leader reachable in time".into(),
             ));
         }
-        let mut metrics = self.inner.raft.metrics();
         let step = until
             .saturating_duration_since(Instant::now())
             .min(LEADER_POLL);
@@ -244,8 +259,9 @@ impl ClusterHandle {
             return Err(ClusterError::Storage(fault));
         }
         let until = Instant::now() + self.inner.deadline;
+        let mut metrics = self.inner.raft.metrics();
         loop {
-            match self.leader() {
+            match self.leader(&mut metrics) {
                 Some((id, _)) if id == self.inner.node_id => {
                     let left = until.saturating_duration_since(Instant::now());
                     if let Ok(Ok(index)) = tokio::time::timeout(left, self.read_index()).await {
@@ -280,7 +296,7 @@ impl ClusterHandle {
                 }
                 _ => {}
             }
-            self.wait_for_change(until).await?;
+            self.wait_for_change(&mut metrics, until).await?;
         }
     }
 

@@ -57,8 +57,9 @@ impl ClusterHandle {
         F: std::future::Future<Output = Result<T, ForwardError>>,
         S: std::future::Future<Output = Result<Result<T, ForwardError>, CallFailure>>,
     {
+        let mut metrics = self.inner.raft.metrics();
         loop {
-            match self.leader() {
+            match self.leader(&mut metrics) {
                 Some((id, _)) if id == self.node_id() => match here().await {
                     Err(ForwardError::NotLeader(_)) => {}
                     Err(e) => return Err(Routed::Failed(e.to_string())),
@@ -100,7 +101,7 @@ impl ClusterHandle {
                 }
                 _ => {}
             }
-            if self.wait_for_change(until).await.is_err() {
+            if self.wait_for_change(&mut metrics, until).await.is_err() {
                 return Err(Routed::Unavailable("no leader reachable in time".into()));
             }
         }

@@ -10,6 +10,7 @@ use taskcore_store::Storage;
 
 struct Member {
     handle: ClusterHandle,
+    addr: NodeAddr,
     guard: Option<ClusterGuard>,
     _storage: Storage,
     _dir: tempfile::TempDir,
@@ -50,9 +51,10 @@ async fn start_three() -> Vec<Member> {
     }
     let mut members = Vec::new();
     for (id, addr, listener) in listeners {
+        let config_addr = addr.clone();
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path()).unwrap();
-        let mut config = ClusterConfig::new(id, addr, "secret");
+        let mut config = ClusterConfig::new(id, config_addr, "secret");
         config.heartbeat = Duration::from_millis(50);
         config.election_timeout = (Duration::from_millis(300), Duration::from_millis(600));
         let (handle, guard) = ClusterHandle::start(config, &storage, listener)
@@ -60,6 +62,7 @@ async fn start_three() -> Vec<Member> {
             .unwrap();
         members.push(Member {
             handle,
+            addr,
             guard: Some(guard),
             _storage: storage,
             _dir: dir,
@@ -317,6 +320,67 @@ async fn writes_to_a_leader_without_a_quorum_are_answered_within_the_deadline() 
         assert!(matches!(r, Err(ClusterError::Unavailable(_))), "{r:?}");
         assert!(took < Duration::from_secs(8), "answered after {took:?}");
     }
+}
+
+/// A follower whose leader is gone (and with it the quorum) tries the leader's address again
+/// when something changes or every `LEADER_POLL` (200 ms) until the deadline, not in a loop:
+/// a write and a read both waited on a fresh metrics receiver, which never waits, and
+/// reconnected to the dead leader tens of thousands of times a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_without_a_leader_tries_the_old_one_at_a_polite_pace() {
+    let mut members = start_three().await;
+    let l = leader(&members);
+    let survivor = (l + 1) % 3;
+    for m in [l, (l + 2) % 3] {
+        if let Some(guard) = members[m].guard.take() {
+            guard.shutdown().await;
+        }
+    }
+    // Whatever now listens at the leader's address hangs up at once: nothing is ever sent, so
+    // the follower may look for the leader again, and each look is one connection here.
+    let dead = &members[l].addr.raft_addr;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let listener = loop {
+        match tokio::net::TcpListener::bind(dead).await {
+            Ok(listener) => break listener,
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::debug!(%e, "the stopped leader's port is not free yet");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("cannot listen at {dead}: {e}"),
+        }
+    };
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    let hang_up = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(tcp);
+        }
+    });
+    let handle = &members[survivor].handle;
+    let started = std::time::Instant::now();
+    let (write, read) = tokio::join!(handle.propose(create(1)), handle.read_barrier());
+    let took = started.elapsed();
+    hang_up.abort();
+    assert!(
+        matches!(write, Err(ClusterError::Unavailable(_))),
+        "{write:?}"
+    );
+    assert!(
+        matches!(read, Err(ClusterError::Unavailable(_))),
+        "{read:?}"
+    );
+    // Each of the two looks at most once per 200 ms and once per change of the survivor's own
+    // metrics (a handful); its pre-votes ask the dead leader too, at most every half
+    // heartbeat (25 ms here). The loops without a wait made about 90,000 in those 5 s.
+    let tries = connections.load(std::sync::atomic::Ordering::SeqCst);
+    let ms = usize::try_from(took.as_millis()).unwrap_or(usize::MAX);
+    assert!(tries > 0, "the follower never tried the leader's address");
+    assert!(
+        tries <= ms / 25 + 2 * (ms / 200) + 20,
+        "{tries} connections to the dead leader in {took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
