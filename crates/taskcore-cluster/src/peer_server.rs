@@ -116,6 +116,9 @@ async fn answer(node: &ClusterHandle, request: PeerRequest) -> PeerResponse {
             PeerResponse::Append(answer)
         }
         PeerRequest::Vote(rpc) => {
+            // Noted before Raft sees the request: this node's pre-vote task does not stand
+            // while a vote it may grant is under way (see `prevote::run`).
+            let _considering = node.inner.leader_contact.considering_vote();
             let answer = raft.vote(rpc).await;
             // Granting a vote restarts the wait for a leader, as in Raft's election timer.
             if matches!(&answer, Ok(r) if r.vote_granted) {
