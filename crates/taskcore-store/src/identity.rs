@@ -18,14 +18,14 @@ const KEY: &[u8] = b"cluster_id";
 /// The stored cluster id of this node (none until it initialises, restores or joins a cluster).
 #[derive(Clone)]
 pub struct IdentityStore {
-    tree: sled::Tree,
+    tree: crate::sled_lock::Closing<sled::Tree>,
     sync: Arc<DiskSync>,
 }
 
 impl IdentityStore {
     pub(crate) fn open_in(db: &sled::Db, sync: Arc<DiskSync>) -> Result<Self, StoreError> {
         Ok(IdentityStore {
-            tree: db.open_tree(TREE)?,
+            tree: crate::sled_lock::Closing::new(db.open_tree(TREE)?),
             sync,
         })
     }
@@ -49,7 +49,7 @@ impl IdentityStore {
     /// sled cannot write, or the sync fails.
     pub fn set(&self, id: ClusterId) -> Result<(), StoreError> {
         self.tree.insert(KEY, &id[..])?;
-        self.tree.flush()?;
+        crate::sled_lock::flush(&self.tree)?;
         self.sync.sync()?;
         Ok(())
     }

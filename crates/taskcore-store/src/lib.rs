@@ -21,6 +21,7 @@ mod log_store;
 mod log_upgrade;
 mod raft_state_machine;
 mod records;
+mod sled_lock;
 mod snapshot;
 mod state_machine;
 mod storage;

@@ -52,7 +52,7 @@ pub(crate) fn open_log(
     if old {
         db.drop_tree(OLD_LOG)?;
         db.drop_tree(OLD_META)?;
-        db.flush()?;
+        crate::sled_lock::flush(db)?;
         sync.sync()?;
     }
     Wal::open(&dir, sync)

@@ -28,7 +28,7 @@ fn batch_of<C: RaftTypeConfig<D = Batch>>(e: &Entry<C>) -> Option<&Batch> {
 /// openraft's handle on the node's state machine and its current snapshot.
 pub struct RaftStore<C> {
     pub(crate) sm: StateMachine,
-    pub(crate) snapshots: sled::Tree,
+    pub(crate) snapshots: crate::sled_lock::Closing<sled::Tree>,
     _config: PhantomData<C>,
 }
 
@@ -65,7 +65,7 @@ where
     ) -> std::result::Result<Self, StoreError> {
         Ok(RaftStore {
             sm,
-            snapshots: db.open_tree("snapshot")?,
+            snapshots: crate::sled_lock::Closing::new(db.open_tree("snapshot")?),
             _config: PhantomData,
         })
     }

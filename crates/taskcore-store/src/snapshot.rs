@@ -32,7 +32,7 @@ pub(crate) fn save<N: openraft::Node>(
     s: &StoredSnapshot<N>,
 ) -> Result<(), StoreError> {
     tree.insert(CURRENT, codec::encode(s)?)?;
-    tree.flush()?;
+    crate::sled_lock::flush(tree)?;
     Ok(())
 }
 

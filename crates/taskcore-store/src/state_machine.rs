@@ -8,6 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::execution_stats::ExecutionStats;
 use crate::records::{read, BatchRecords};
+use crate::sled_lock::Closing;
 use crate::write_behind::{Unwritten, Writer};
 use crate::{codec, keys, StoreError};
 
@@ -43,8 +44,8 @@ struct Inner {
     leases: broadcast::Sender<StateEvent>,
     /// Execution figures for `/metrics`.
     stats: ExecutionStats,
-    db: sled::Db,
-    tree: sled::Tree,
+    db: Closing<sled::Db>,
+    tree: Closing<sled::Tree>,
     state: RwLock<Held>,
     fault: Mutex<Option<String>>,
     /// The thread that writes applied changes to sled.
@@ -99,10 +100,9 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // What was not written is not written now: a sled batch from a drop can deadlock
-        // against another database's closing flush (sled serialises batches process-wide).
-        // A clean stop writes it first (`Storage::flush`); otherwise this is a crash, which
-        // the Raft log's replay covers.
+        // What was not written is not written now: a drop may run anywhere, the writer
+        // thread included. A clean stop writes it first (`Storage::flush`); otherwise this is
+        // a crash, which the Raft log's replay covers.
         self.writer.close();
     }
 }
@@ -189,8 +189,8 @@ impl StateMachine {
             changes: tokio::sync::watch::Sender::new(0),
             leases: broadcast::Sender::new(LEASE_EVENTS),
             stats: ExecutionStats::default(),
-            db: db.clone(),
-            tree,
+            db: Closing::new(db.clone()),
+            tree: Closing::new(tree),
             state: RwLock::new(Held {
                 state,
                 unwritten: Unwritten::default(),
@@ -342,12 +342,10 @@ impl StateMachine {
             batch.insert(k, v);
         }
         // A sled batch is atomic: if it fails, disk and memory still hold the old state.
-        inner.tree.apply_batch(batch)?;
+        crate::sled_lock::apply_batch(&inner.tree, batch)?;
         // From here the disk holds the snapshot: memory must follow, or the node must stop
         // serving (a fault) rather than answer from a state that is no longer the disk's.
-        let replaced = inner
-            .db
-            .flush()
+        let replaced = crate::sled_lock::flush(&inner.db)
             .map_err(StoreError::from)
             .and_then(|_| load(&inner.tree));
         match replaced {
@@ -391,7 +389,7 @@ impl StateMachine {
     /// A storage failure.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.write_behind()?;
-        self.inner.db.flush()?;
+        crate::sled_lock::flush(&self.inner.db)?;
         Ok(())
     }
 }

@@ -31,7 +31,7 @@ pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
 
 /// Everything a node keeps on disk.
 pub struct Storage {
-    db: sled::Db,
+    db: crate::sled_lock::Closing<sled::Db>,
     state_machine: StateMachine,
     sync: Arc<DiskSync>,
     wal: Arc<Wal>,
@@ -49,7 +49,7 @@ impl Storage {
         let wal = Arc::new(crate::log_upgrade::open_log(&db, dir, sync.clone())?);
         let state_machine = StateMachine::open_in(&db)?;
         Ok(Storage {
-            db,
+            db: crate::sled_lock::Closing::new(db),
             state_machine,
             sync,
             wal,

@@ -74,7 +74,7 @@ impl WriteBehind {
                 None => batch.remove(&k[..]),
             }
         }
-        tree.apply_batch(batch)
+        crate::sled_lock::apply_batch(tree, batch)
     }
 }
 
