@@ -196,6 +196,31 @@ def test_shutdown_gives_back_what_it_cannot_finish(c: Client, run: Make) -> None
     assert [a.outcome for a in back.attempts or []] == ["released"]
 
 
+def test_shutdown_ends_when_the_running_attempts_do(c: Client, run: Make) -> None:
+    # A grace far longer than the test may wait: the worker must stop when its attempt
+    # ends, not when the grace runs out.
+    w, start = run(shutdown_grace=120)
+    started = threading.Event()
+    finish = threading.Event()
+
+    @w.task("data_export")
+    def export(job: Job) -> str:
+        started.set()
+        assert finish.wait(20)
+        return "done"
+
+    t = c.tasks.create(task_type="data_export")
+    running = start()
+    assert started.wait(20)
+    running.worker.stop()
+    finish.set()
+    running.thread.join(20)
+    assert not running.thread.is_alive(), "the worker outlived its last attempt"
+    done = c.tasks.get(t.id)
+    assert done.status is Status.COMPLETED
+    assert done.result_data == {"result": "done"}
+
+
 def test_a_crashed_worker_s_task_resumes_from_its_checkpoint(
     c: Client, fresh_node: Node, worker_token: str, run: Make
 ) -> None:

@@ -184,18 +184,28 @@ class Worker:
             stop.cancel()
 
     async def _drain(self, attempts: set[asyncio.Task[None]]) -> None:
+        """Lets the running attempts end, for ``shutdown_grace`` seconds at most or until a
+        second stop; then gives back those still running and waits for their reports."""
         assert self._give_back is not None
-        if attempts:
-            give_back = asyncio.ensure_future(self._give_back.wait())
-            await asyncio.wait(
-                {give_back, *attempts},
-                timeout=self.shutdown_grace,
-                return_when=asyncio.ALL_COMPLETED,
-            )
+        if not attempts:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.shutdown_grace
+        give_back = asyncio.ensure_future(self._give_back.wait())
+        running = set(attempts)
+        try:
+            while running and not give_back.done():
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                await asyncio.wait(
+                    {give_back, *running}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                running = {a for a in running if not a.done()}
+        finally:
             give_back.cancel()
-            self._give_back.set()
-            if attempts:
-                await asyncio.gather(*attempts, return_exceptions=True)
+        self._give_back.set()
+        await asyncio.gather(*attempts, return_exceptions=True)
 
     async def _attempt(
         self, client: AsyncClient, executor: ThreadPoolExecutor, leased: LeasedTask
