@@ -31,8 +31,11 @@ async fn every_acknowledged_task_survives_sigkill_with_the_same_ids() {
         let t = j.await.unwrap().unwrap();
         acknowledged.push((t.id, t.task_id, t.description));
     }
-    client.cancel_task("7").await.unwrap();
-    client.delete_task("8").await.unwrap();
+    // The creates ran concurrently, so ids do not follow `n`: pick the tasks by their keys, and
+    // never the one whose key is resent below (a resend of a deleted task's key creates afresh).
+    let (cancelled, deleted) = (acknowledged[7].0, acknowledged[8].0);
+    client.cancel_task(&cancelled.to_string()).await.unwrap();
+    client.delete_task(&deleted.to_string()).await.unwrap();
     let before_list = client.list_tasks(&[("page_size", "500")]).await.unwrap();
     let before_stats = client.queue_stats().await.unwrap();
 
@@ -42,12 +45,16 @@ async fn every_acknowledged_task_survives_sigkill_with_the_same_ids() {
     let after_list = client.list_tasks(&[("page_size", "500")]).await.unwrap();
     assert_eq!(after_list, before_list, "the index answers the same");
     assert_eq!(client.queue_stats().await.unwrap(), before_stats);
-    for (id, task_id, description) in acknowledged.iter().filter(|(id, ..)| *id != 8) {
+    for (id, task_id, description) in acknowledged.iter().filter(|(id, ..)| *id != deleted) {
         let t = client.get_task(&id.to_string()).await.unwrap();
         assert_eq!((&t.task_id, &t.description), (task_id, description));
     }
     assert_eq!(
-        client.get_task("7").await.unwrap().status,
+        client
+            .get_task(&cancelled.to_string())
+            .await
+            .unwrap()
+            .status,
         TaskStatus::Cancelled
     );
     // Idempotency keys survived too: a resend after the crash creates nothing.
@@ -57,7 +64,10 @@ async fn every_acknowledged_task_survives_sigkill_with_the_same_ids() {
         ..Default::default()
     };
     let replayed = client.create_task(&resend, Some("key-3")).await.unwrap();
-    assert_eq!(replayed.description, "task 3");
+    assert_eq!(
+        replayed.id, acknowledged[3].0,
+        "the resend names the first task"
+    );
     assert_eq!(client.list_tasks(&[]).await.unwrap().count, 199);
     // Ids go on from where they were: none is reused.
     let next = client
