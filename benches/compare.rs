@@ -46,20 +46,37 @@ fn seconds() -> Duration {
     Duration::from_secs(secs)
 }
 
+/// CPU time this process (the load generator) has used so far: user and system.
+fn cpu_used() -> Duration {
+    // SAFETY: getrusage writes one `rusage` into the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 /// One phase: `clients.len()` loops of `op`, a warm-up second unmeasured, then until the time
-/// or the count runs out; prints the rate and latency percentiles.
+/// or the count runs out; prints the rate and latency percentiles, and the load generator's
+/// own CPU per operation (warm-up included), which the nodes did not have.
 async fn phase<F, Fut>(label: &str, clients: Vec<Client>, op: F)
 where
     F: Fn(Client, u64) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
     let conc = clients.len();
+    let cpu_before = cpu_used();
+    let all_ops = Arc::new(AtomicU64::new(0));
     let warm_until = Instant::now() + Duration::from_secs(1);
     let done = Arc::new(AtomicU64::new(0));
     let mut joins = Vec::new();
     let started = Arc::new(std::sync::OnceLock::<Instant>::new());
     for client in clients {
-        let (op, done, started) = (op.clone(), done.clone(), started.clone());
+        let (op, done, started, all_ops) =
+            (op.clone(), done.clone(), started.clone(), all_ops.clone());
         joins.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < warm_until {
@@ -74,6 +91,7 @@ where
                 latencies.push(t0.elapsed());
                 n += 1;
             }
+            all_ops.fetch_add(n, Ordering::Relaxed);
             latencies
         }));
     }
@@ -82,13 +100,16 @@ where
         all.extend(j.await.expect("a load loop"));
     }
     let elapsed = started.get().map_or(1.0, |s| s.elapsed().as_secs_f64());
+    let cpu = cpu_used().saturating_sub(cpu_before);
+    let cpu_per_op = cpu.as_secs_f64() * 1e6 / all_ops.load(Ordering::Relaxed).max(1) as f64;
     all.sort_unstable();
     let at = |q: f64| {
         all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "system=taskcore {label} conc={conc} ops={} rate={:.0} p50_ms={:.2} p99_ms={:.2}",
+        "system=taskcore {label} conc={conc} ops={} rate={:.0} p50_ms={:.2} p99_ms={:.2} \
+         client_cpu_us_per_op={cpu_per_op:.1}",
         all.len(),
         all.len() as f64 / elapsed,
         at(0.50),

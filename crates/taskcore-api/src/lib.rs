@@ -123,8 +123,14 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    let id: String = id.chars().take(64).collect();
+    let id = at_most_chars(id, 64);
     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
+/// The first `n` characters of `s` (all of it when shorter), cut at a character's boundary,
+/// without copying.
+fn at_most_chars(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(end, _)| &s[..end])
 }
 
 /// The whole contract as one router, ready to serve or to `oneshot` in tests.
@@ -164,4 +170,18 @@ pub fn app(state: AppState) -> Router {
         ))
         .service(routes);
     Router::new().fallback_service(edge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_most_chars;
+
+    #[test]
+    fn a_request_id_in_the_span_is_cut_at_a_character_boundary() {
+        assert_eq!(at_most_chars("abc", 64), "abc");
+        assert_eq!(at_most_chars("abcdef", 3), "abc");
+        assert_eq!(at_most_chars("ééééé", 2), "éé");
+        assert_eq!(at_most_chars(&"x".repeat(64), 64).len(), 64);
+        assert_eq!(at_most_chars(&"x".repeat(65), 64).len(), 64);
+    }
 }

@@ -273,10 +273,12 @@ impl Wal {
         if w.len >= SEGMENT_BYTES {
             self.start_segment(&mut w)?;
         }
-        let mut buf = Vec::new();
         let mut at = Vec::with_capacity(records.len());
+        let mut buf;
         {
             let mut pending = lock(&self.pending);
+            let len: usize = records.iter().map(Record::encoded_len).sum();
+            buf = Vec::with_capacity(pending.len() + len);
             buf.append(&mut pending);
             for r in records {
                 at.push(w.len + buf.len() as u64);
@@ -328,7 +330,7 @@ impl Wal {
     /// # Errors
     /// A record is too large.
     pub(crate) fn write_later(&self, records: &[Record<'_>]) -> io::Result<()> {
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(records.iter().map(Record::encoded_len).sum());
         for r in records {
             record::encode(r, &mut buf)?;
         }

@@ -39,6 +39,19 @@ pub(crate) enum Record<'a> {
     Purge(u64),
 }
 
+impl Record<'_> {
+    /// How many bytes [`encode`] appends for this record.
+    pub(crate) fn encoded_len(&self) -> usize {
+        HEADER
+            + 1
+            + match *self {
+                Record::Entry(_, bytes) => 8 + bytes.len(),
+                Record::Meta(_, bytes) => 1 + bytes.len(),
+                Record::Truncate(_) | Record::Purge(_) => 8,
+            }
+    }
+}
+
 /// Bytes of an entry record's payload before the entry's own bytes.
 pub(crate) const ENTRY_PREFIX: usize = 9;
 
@@ -155,6 +168,7 @@ mod tests {
             match decode(&out[at..]) {
                 Read::Record(got, len) => {
                     assert_eq!(&got, r);
+                    assert_eq!(r.encoded_len(), len, "{r:?}: the length a write reserves");
                     at += len;
                 }
                 other => panic!("{r:?}: {other:?}"),
