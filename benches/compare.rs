@@ -9,8 +9,9 @@
 //! - **creates** (`mode=create`): a three-node cluster with the default Raft timing; `conc`
 //!   clients, each with its own keep-alive connection to the leader, create tasks back to back
 //!   (as etcd's load generator puts new keys): after one second of warm-up, for `COMPARE_SECS`
-//!   (default 20) or 20,000 creates, whichever comes first; then the same through a follower
-//!   (`target=follower`), which forwards them; and by one client of a one-node cluster.
+//!   (default 20) or `COMPARE_MAX_OPS` creates (default 20,000), whichever comes first; then
+//!   the same through a follower (`target=follower`), which forwards them; and by one client of
+//!   a one-node cluster.
 //! - **reads** (`mode=get`): linearizable `GET /tasks/{id}/` of one task by 16 clients, through
 //!   the leader, spread over the three nodes, and on a one-node cluster.
 //! - **jobs end to end** (`mode=jobs`): 20,000 no-op tasks created with `POST /tasks/bulk/` in
@@ -32,8 +33,16 @@ use common::cluster::{all_tasks, retryable, task, wait_completed, Cluster};
 use common::worker::WorkerProc;
 use taskcore_client::Client;
 
-/// Most operations of one measured phase (etcd's load generator stops at the same count).
+/// Most operations of one measured phase by default (etcd's load generator stops at the same
+/// count); `COMPARE_MAX_OPS` sets another, for longer phases.
 const MAX_OPS: u64 = 20_000;
+
+fn max_ops() -> u64 {
+    std::env::var("COMPARE_MAX_OPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(MAX_OPS)
+}
 /// Jobs of the end-to-end run, and tasks per bulk request.
 const JOBS: usize = 20_000;
 const CHUNK: usize = 1_000;
@@ -68,6 +77,7 @@ where
     Fut: std::future::Future<Output = ()> + Send,
 {
     let conc = clients.len();
+    let max_ops = max_ops();
     let cpu_before = cpu_used();
     let all_ops = Arc::new(AtomicU64::new(0));
     let warm_until = Instant::now() + Duration::from_secs(1);
@@ -85,7 +95,7 @@ where
             }
             let begin = *started.get_or_init(Instant::now);
             let mut latencies = Vec::new();
-            while begin.elapsed() < seconds() && done.fetch_add(1, Ordering::Relaxed) < MAX_OPS {
+            while begin.elapsed() < seconds() && done.fetch_add(1, Ordering::Relaxed) < max_ops {
                 let t0 = Instant::now();
                 op(client.clone(), n).await;
                 latencies.push(t0.elapsed());
