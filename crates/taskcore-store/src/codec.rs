@@ -35,8 +35,10 @@ pub enum CodecError {
     Decode(String),
 }
 
-/// The buffer an encode starts with: a task's record and a create's log entry fit.
-const ENCODE_CAPACITY: usize = 512;
+/// The buffer an encode starts with: a typical task's record (about 130 bytes) and a create's
+/// log entry fit without growing, and what the state machine holds until sled has it (its
+/// budget counts lengths) wastes little.
+const ENCODE_CAPACITY: usize = 256;
 
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
@@ -47,7 +49,7 @@ fn config() -> bincode::config::Configuration {
 /// # Errors
 /// When serde refuses the value.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    // Straight after the format byte, in a buffer that most records fit: growing one from
+    // Straight after the format byte, in a buffer most records fit: growing one from
     // empty, then copying it behind the format byte, was most of an encode's cost.
     let mut out = Vec::with_capacity(ENCODE_CAPACITY);
     out.push(FORMAT_V1);
