@@ -37,12 +37,14 @@ use taskcore_client::Client;
 /// count); `COMPARE_MAX_OPS` sets another, for longer phases.
 const MAX_OPS: u64 = 20_000;
 
+/// `COMPARE_MAX_OPS`, else [`MAX_OPS`].
 fn max_ops() -> u64 {
     std::env::var("COMPARE_MAX_OPS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(MAX_OPS)
 }
+
 /// Jobs of the end-to-end run, and tasks per bulk request.
 const JOBS: usize = 20_000;
 const CHUNK: usize = 1_000;

@@ -273,11 +273,11 @@ impl Wal {
         if w.len >= SEGMENT_BYTES {
             self.start_segment(&mut w)?;
         }
+        let len: usize = records.iter().map(Record::encoded_len).sum();
         let mut at = Vec::with_capacity(records.len());
         let mut buf;
         {
             let mut pending = lock(&self.pending);
-            let len: usize = records.iter().map(Record::encoded_len).sum();
             buf = Vec::with_capacity(pending.len() + len);
             buf.append(&mut pending);
             for r in records {
