@@ -3,6 +3,7 @@ use crate::raft::VoteResponse;
 use crate::replication;
 use crate::MessageSummary;
 use crate::RaftTypeConfig;
+use crate::LogId;
 use crate::Vote;
 
 /// A message coming from the internal components.
@@ -41,6 +42,18 @@ where C: RaftTypeConfig
 
     /// Result of executing a command sent from state machine worker.
     StateMachine { command_result: sm::CommandResult<C> },
+
+    /// The leader's own log is flushed up to `log_id`: written under `vote`, it counts toward
+    /// the quorum only if this node still leads under that vote. (Task Core patch: the leader
+    /// writes its log while it replicates, see `Command::AppendInputEntries`.)
+    LocalLogFlushed {
+        /// The leader's vote when the entries were appended.
+        vote: Vote<C::NodeId>,
+        /// The last entry flushed.
+        log_id: LogId<C::NodeId>,
+        /// The flush's outcome: an error stops the node, as an inline append's would.
+        result: Result<(), String>,
+    },
 
     /// A tick event to wake up RaftCore to check timeout etc.
     Tick {
@@ -84,6 +97,9 @@ where C: RaftTypeConfig
             }
             Self::StateMachine { command_result } => {
                 format!("StateMachine command done: {:?}", command_result)
+            }
+            Self::LocalLogFlushed { vote, log_id, result } => {
+                format!("Local log flushed: vote: {}, upto: {}, result: {:?}", vote, log_id, result)
             }
             Self::Tick { i } => {
                 format!("Tick {}", i)
