@@ -86,16 +86,16 @@ where
         }
     }
 
-    /// Writes `records` and syncs them, on a blocking thread.
+    /// Stages `records` now (after every append before them), then writes and syncs them on a
+    /// blocking thread.
     async fn write(&self, records: Vec<OwnedRecord>) -> std::result::Result<(), StoreError> {
+        let records: Vec<Record<'_>> = records.iter().map(OwnedRecord::borrow).collect();
+        let n = self.wal.stage(&records).map_err(StoreError::Sync)?;
         let wal = self.wal.clone();
-        tokio::task::spawn_blocking(move || {
-            let records: Vec<Record<'_>> = records.iter().map(OwnedRecord::borrow).collect();
-            wal.write(&records)
-        })
-        .await
-        .map_err(|e| StoreError::Sync(std::io::Error::other(e)))?
-        .map_err(StoreError::Sync)
+        tokio::task::spawn_blocking(move || wal.write_through(n))
+            .await
+            .map_err(|e| StoreError::Sync(std::io::Error::other(e)))?
+            .map_err(StoreError::Sync)
     }
 
     /// Writes what the state machine holds back, flushes sled and makes it durable
@@ -232,9 +232,18 @@ where
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, io(e)))?;
             records.push(OwnedRecord::Entry(entry.log_id.index, bytes));
         }
-        // Durable once written and synced, which is when openraft may count them.
-        let written = self.write(records).await;
-        callback.log_io_completed(written.map_err(|e| std::io::Error::other(e.to_string())));
+        let records: Vec<Record<'_>> = records.iter().map(OwnedRecord::borrow).collect();
+        // Readable as soon as staged: a leader replicates them while its own sync runs (our
+        // openraft patch, vendor/openraft), and counts them once the callback says they are
+        // durable. A follower's openraft waits for the callback before it answers.
+        let n = self
+            .wal
+            .stage(&records)
+            .map_err(|e| StorageIOError::write_logs(io(StoreError::Sync(e))))?;
+        let wal = self.wal.clone();
+        tokio::task::spawn_blocking(move || {
+            callback.log_io_completed(wal.write_through(n));
+        });
         Ok(())
     }
 
