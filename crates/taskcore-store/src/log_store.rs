@@ -12,6 +12,7 @@ use openraft::{
     StorageIOError, Vote,
 };
 
+use crate::wal::flusher::Flusher;
 use crate::wal::record::Record;
 use crate::wal::Wal;
 use crate::{codec, DiskSync, StateMachine, StoreError};
@@ -27,6 +28,8 @@ pub(crate) const COMMITTED: u8 = 3;
 /// last purged and committed log ids), in the log's own files.
 pub struct LogStore<C> {
     wal: Arc<Wal>,
+    /// The thread that writes and syncs what `wal` has staged.
+    flusher: Arc<Flusher>,
     /// The state machine, which must be durable in sled before entries are purged: it is
     /// written behind and flushed in the background, and replays from the log after a crash.
     sm: StateMachine,
@@ -40,6 +43,7 @@ impl<C> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         LogStore {
             wal: self.wal.clone(),
+            flusher: self.flusher.clone(),
             sm: self.sm.clone(),
             sync: self.sync.clone(),
             committed: self.committed.clone(),
@@ -59,14 +63,23 @@ impl<C> LogStore<C>
 where
     C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
 {
-    pub(crate) fn new(wal: Arc<Wal>, sm: StateMachine, sync: Arc<DiskSync>) -> Self {
-        LogStore {
+    /// The log store over `wal`, with its sync thread.
+    ///
+    /// # Errors
+    /// The sync thread cannot be started.
+    pub(crate) fn new(
+        wal: Arc<Wal>,
+        sm: StateMachine,
+        sync: Arc<DiskSync>,
+    ) -> std::result::Result<Self, StoreError> {
+        Ok(LogStore {
+            flusher: Arc::new(Flusher::start(wal.clone())?),
             wal,
             sm,
             sync,
             committed: Arc::default(),
             _config: PhantomData,
-        }
+        })
     }
 
     /// The committed log index as last saved by openraft, plus one (0 when nothing is
@@ -86,15 +99,17 @@ where
         }
     }
 
-    /// Stages `records` now (after every append before them), then writes and syncs them on a
-    /// blocking thread.
+    /// Stages `records` now (after every append before them) and waits until the log's sync
+    /// thread has written and synced them.
     async fn write(&self, records: Vec<OwnedRecord>) -> std::result::Result<(), StoreError> {
         let records: Vec<Record<'_>> = records.iter().map(OwnedRecord::borrow).collect();
         let n = self.wal.stage(&records).map_err(StoreError::Sync)?;
-        let wal = self.wal.clone();
-        tokio::task::spawn_blocking(move || wal.write_through(n))
-            .await
-            .map_err(|e| StoreError::Sync(std::io::Error::other(e)))?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.flusher.when_durable(n, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await
+            .map_err(|_| StoreError::Sync(std::io::Error::other("the log's sync thread stopped")))?
             .map_err(StoreError::Sync)
     }
 
@@ -240,10 +255,8 @@ where
             .wal
             .stage(&records)
             .map_err(|e| StorageIOError::write_logs(io(StoreError::Sync(e))))?;
-        let wal = self.wal.clone();
-        tokio::task::spawn_blocking(move || {
-            callback.log_io_completed(wal.write_through(n));
-        });
+        self.flusher
+            .when_durable(n, move |r| callback.log_io_completed(r));
         Ok(())
     }
 

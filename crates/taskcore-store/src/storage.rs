@@ -79,16 +79,16 @@ impl Storage {
     /// The Raft log storage.
     ///
     /// # Errors
-    /// None today; kept for a storage that opens something here.
+    /// The log's sync thread cannot be started.
     pub fn log_store<C>(&self) -> Result<LogStore<C>, StoreError>
     where
         C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
     {
-        Ok(LogStore::new(
+        LogStore::new(
             self.wal.clone(),
             self.state_machine.clone(),
             self.sync.clone(),
-        ))
+        )
     }
 
     /// The state machine as openraft drives it.

@@ -15,6 +15,7 @@
 //! record at the end of the last segment, which opening cuts off: it was never acknowledged,
 //! as its sync never returned. Damage anywhere else refuses to open.
 
+pub(crate) mod flusher;
 mod pending;
 pub(crate) mod record;
 #[cfg(test)]
