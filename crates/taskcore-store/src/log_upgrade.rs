@@ -125,7 +125,8 @@ mod tests {
             db.flush().unwrap();
         }
         for _ in 0..2 {
-            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            // The previous handle's lock goes with sled's flusher thread, a moment later.
+            let db = crate::storage::open_db(dir.path()).unwrap();
             let sync = Arc::new(DiskSync::open(dir.path()).unwrap());
             let wal = open_log(&db, dir.path(), sync).unwrap();
             let entries: Vec<(u64, Vec<u8>)> = wal
@@ -164,7 +165,7 @@ mod tests {
         let staging = dir.path().join(STAGING_DIR);
         std::fs::create_dir_all(&staging).unwrap();
         std::fs::write(staging.join("00000000000000000001.wal"), b"torn").unwrap();
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let db = crate::storage::open_db(dir.path()).unwrap();
         let sync = Arc::new(DiskSync::open(dir.path()).unwrap());
         let wal = open_log(&db, dir.path(), sync).unwrap();
         let entries = wal.entries(..).unwrap();
