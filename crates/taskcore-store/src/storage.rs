@@ -48,6 +48,8 @@ impl Storage {
         let sync = Arc::new(DiskSync::open(dir)?);
         let wal = Arc::new(crate::log_upgrade::open_log(&db, dir, sync.clone())?);
         let state_machine = StateMachine::open_in(&db)?;
+        let log = wal.clone();
+        state_machine.set_log_barrier(move || log.flush());
         Ok(Storage {
             db: crate::sled_lock::Closing::new(db),
             state_machine,

@@ -285,15 +285,6 @@ impl Wal {
             starts.push(buf.len());
             record::encode(r, &mut buf)?;
         }
-        if records.iter().any(|r| matches!(r, Record::Meta(..))) {
-            let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-            for r in records {
-                // A meta value's place in the files does not matter: readers see it now.
-                if let Record::Meta(..) = r {
-                    index.apply(r, 0, 0);
-                }
-            }
-        }
         let mut pending = lock(&self.pending);
         let base = pending.buf.len();
         pending.buf.extend_from_slice(&buf);
@@ -362,7 +353,11 @@ impl Wal {
                         index.apply(&Record::Purge(upto), segment, offset);
                         purged = Some(upto);
                     }
-                    Staged::Meta => {}
+                    Staged::Meta(key, value) => {
+                        // Only once written: a new segment starts with the index's meta
+                        // values, which must not run ahead of the entries they refer to.
+                        index.apply(&Record::Meta(key, &value), segment, offset);
+                    }
                 }
             }
         }
@@ -530,7 +525,8 @@ impl Wal {
     /// A meta value.
     pub(crate) fn meta(&self, key: u8) -> Option<Vec<u8>> {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        index.meta.get(&key).cloned()
+        let staged = pending::meta(&lock(&self.pending).records, key);
+        staged.or_else(|| index.meta.get(&key).cloned())
     }
 
     /// Whether the log holds no entry and no meta value.

@@ -22,8 +22,8 @@ pub(super) enum Staged {
     Truncate(u64),
     /// Entries up to this index are gone.
     Purge(u64),
-    /// A meta value (readers see it in the index already).
-    Meta,
+    /// A meta value.
+    Meta(u8, Arc<[u8]>),
 }
 
 impl Staged {
@@ -32,7 +32,7 @@ impl Staged {
             Record::Entry(i, bytes) => Staged::Entry(i, Arc::from(bytes)),
             Record::Truncate(i) => Staged::Truncate(i),
             Record::Purge(i) => Staged::Purge(i),
-            Record::Meta(..) => Staged::Meta,
+            Record::Meta(key, value) => Staged::Meta(key, Arc::from(value)),
         }
     }
 }
@@ -74,7 +74,7 @@ pub(super) fn overlay(
             Staged::Purge(upto) => {
                 view = view.split_off(&upto.saturating_add(1));
             }
-            Staged::Meta => {}
+            Staged::Meta(..) => {}
         }
     }
     view.into_iter().collect()
@@ -102,10 +102,18 @@ pub(super) fn last_index(
                     last = None;
                 }
             }
-            Staged::Meta => {}
+            Staged::Meta(..) => {}
         }
     }
     last
+}
+
+/// The value of meta `key` staged last, if any.
+pub(super) fn meta(staged: &[(usize, Staged)], key: u8) -> Option<Vec<u8>> {
+    staged.iter().rev().find_map(|(_, s)| match s {
+        Staged::Meta(k, v) if *k == key => Some(v.to_vec()),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -131,7 +139,7 @@ mod tests {
         let staged = [
             Staged::Entry(4, bytes("s4")),
             Staged::Entry(5, bytes("s5")),
-            Staged::Meta,
+            Staged::Meta(1, bytes("vote")),
         ];
         let v = overlay(written(1..=6), &staged, &(2..=5));
         assert_eq!(shown(&v), ["1:w1", "2:w2", "3:w3", "4:s4", "5:s5"]);
