@@ -79,7 +79,7 @@ where
     Fut: std::future::Future<Output = ()> + Send,
 {
     let conc = clients.len();
-    let max_ops = max_ops();
+    let (max_ops, seconds) = (max_ops(), seconds());
     let cpu_before = cpu_used();
     let all_ops = Arc::new(AtomicU64::new(0));
     let warm_until = Instant::now() + Duration::from_secs(1);
@@ -97,7 +97,7 @@ where
             }
             let begin = *started.get_or_init(Instant::now);
             let mut latencies = Vec::new();
-            while begin.elapsed() < seconds() && done.fetch_add(1, Ordering::Relaxed) < max_ops {
+            while begin.elapsed() < seconds && done.fetch_add(1, Ordering::Relaxed) < max_ops {
                 let t0 = Instant::now();
                 op(client.clone(), n).await;
                 latencies.push(t0.elapsed());

@@ -112,7 +112,7 @@ mod tests {
             db.flush().unwrap();
         }
         assert!(restore_synced_image(&images, &db_dir).unwrap());
-        let db = sled::Config::new().path(&db_dir).open().unwrap();
+        let db = crate::storage::open_db(&db_dir).unwrap();
         assert_eq!(db.get(b"synced").unwrap().as_deref(), Some(&b"yes"[..]));
         assert_eq!(db.get(b"flushed only").unwrap(), None);
     }
