@@ -51,6 +51,29 @@ async fn a_write_through_a_follower_is_read_back_on_all_three() {
 }
 
 #[tokio::test]
+async fn a_leader_commits_with_its_followers_while_its_own_disk_stalls() {
+    let c = Cluster::start(3, FAST_RAFT).await;
+    let leader = c.leader().await;
+    // From now on every sync of the leader takes 30 s. A write needs two copies on disk, and
+    // the leader writes its own while it replicates: the followers' two are enough.
+    let stall = c.sync_delay_file(leader as u64 + 1);
+    std::fs::write(&stall, "30000").unwrap();
+    let created = tokio::time::timeout(
+        Duration::from_secs(15),
+        c.client(leader)
+            .create_task(&task("while the leader's disk stalls"), None),
+    )
+    .await
+    .expect("acknowledged long before the leader's own sync returns")
+    .unwrap();
+    for i in [(leader + 1) % 3, (leader + 2) % 3] {
+        let t = c.client(i).get_task(&created.task_id).await.unwrap();
+        assert_eq!(t.id, created.id, "node {}", i + 1);
+    }
+    std::fs::write(&stall, "0").unwrap();
+}
+
+#[tokio::test]
 async fn concurrent_creates_through_every_node_get_unique_gap_free_ids() {
     let c = Cluster::start(3, FAST_RAFT).await;
     let mut joins = Vec::new();

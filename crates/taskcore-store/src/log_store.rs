@@ -12,6 +12,7 @@ use openraft::{
     StorageIOError, Vote,
 };
 
+use crate::wal::flusher::Flusher;
 use crate::wal::record::Record;
 use crate::wal::Wal;
 use crate::{codec, DiskSync, StateMachine, StoreError};
@@ -27,6 +28,8 @@ pub(crate) const COMMITTED: u8 = 3;
 /// last purged and committed log ids), in the log's own files.
 pub struct LogStore<C> {
     wal: Arc<Wal>,
+    /// The thread that writes and syncs what `wal` has staged.
+    flusher: Arc<Flusher>,
     /// The state machine, which must be durable in sled before entries are purged: it is
     /// written behind and flushed in the background, and replays from the log after a crash.
     sm: StateMachine,
@@ -40,6 +43,7 @@ impl<C> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         LogStore {
             wal: self.wal.clone(),
+            flusher: self.flusher.clone(),
             sm: self.sm.clone(),
             sync: self.sync.clone(),
             committed: self.committed.clone(),
@@ -59,14 +63,23 @@ impl<C> LogStore<C>
 where
     C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
 {
-    pub(crate) fn new(wal: Arc<Wal>, sm: StateMachine, sync: Arc<DiskSync>) -> Self {
-        LogStore {
+    /// The log store over `wal`, with its sync thread.
+    ///
+    /// # Errors
+    /// The sync thread cannot be started.
+    pub(crate) fn new(
+        wal: Arc<Wal>,
+        sm: StateMachine,
+        sync: Arc<DiskSync>,
+    ) -> std::result::Result<Self, StoreError> {
+        Ok(LogStore {
+            flusher: Arc::new(Flusher::start(wal.clone())?),
             wal,
             sm,
             sync,
             committed: Arc::default(),
             _config: PhantomData,
-        }
+        })
     }
 
     /// The committed log index as last saved by openraft, plus one (0 when nothing is
@@ -86,16 +99,18 @@ where
         }
     }
 
-    /// Writes `records` and syncs them, on a blocking thread.
+    /// Stages `records` now (after every append before them) and waits until the log's sync
+    /// thread has written and synced them.
     async fn write(&self, records: Vec<OwnedRecord>) -> std::result::Result<(), StoreError> {
-        let wal = self.wal.clone();
-        tokio::task::spawn_blocking(move || {
-            let records: Vec<Record<'_>> = records.iter().map(OwnedRecord::borrow).collect();
-            wal.write(&records)
-        })
-        .await
-        .map_err(|e| StoreError::Sync(std::io::Error::other(e)))?
-        .map_err(StoreError::Sync)
+        let records: Vec<Record<'_>> = records.iter().map(OwnedRecord::borrow).collect();
+        let n = self.wal.stage(&records).map_err(StoreError::Sync)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.flusher.when_durable(n, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await
+            .map_err(|_| StoreError::Sync(std::io::Error::other("the log's sync thread stopped")))?
+            .map_err(StoreError::Sync)
     }
 
     /// Writes what the state machine holds back, flushes sled and makes it durable
@@ -232,9 +247,16 @@ where
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, io(e)))?;
             records.push(OwnedRecord::Entry(entry.log_id.index, bytes));
         }
-        // Durable once written and synced, which is when openraft may count them.
-        let written = self.write(records).await;
-        callback.log_io_completed(written.map_err(|e| std::io::Error::other(e.to_string())));
+        let records: Vec<Record<'_>> = records.iter().map(OwnedRecord::borrow).collect();
+        // Readable as soon as staged: a leader replicates them while its own sync runs (our
+        // openraft patch, vendor/openraft), and counts them once the callback says they are
+        // durable. A follower's openraft waits for the callback before it answers.
+        let n = self
+            .wal
+            .stage(&records)
+            .map_err(|e| StorageIOError::write_logs(io(StoreError::Sync(e))))?;
+        self.flusher
+            .when_durable(n, move |r| callback.log_io_completed(r));
         Ok(())
     }
 

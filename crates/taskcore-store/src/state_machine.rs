@@ -53,7 +53,14 @@ struct Inner {
     /// Held by whoever writes to the tree (the writer, a snapshot install) and whoever reads
     /// all of it (a snapshot, a backup): one at a time, in order.
     sled_order: Mutex<()>,
+    /// Makes the Raft log durable up to every entry staged so far: run before applied changes
+    /// go to sled, which must never hold the effect of an entry the log could lose (a leader
+    /// applies entries its followers made durable while its own sync may still be running).
+    log_barrier: std::sync::OnceLock<LogBarrier>,
 }
+
+/// See `Inner::log_barrier`.
+type LogBarrier = Box<dyn Fn() -> std::io::Result<()> + Send + Sync>;
 
 /// The in-memory state and the changes not yet written to sled, which agree with each other.
 struct Held {
@@ -74,7 +81,13 @@ impl Inner {
             held.unwritten.writing = Some(frozen.clone());
             frozen
         };
-        let written = frozen.write_to(&self.tree);
+        // Every entry whose changes are frozen here was staged in the log before it was
+        // applied: once the log is durable that far, sled may have them.
+        let durable = self.log_barrier.get().map_or(Ok(()), |barrier| barrier());
+        let written = match durable {
+            Ok(()) => frozen.write_to(&self.tree).map_err(StoreError::from),
+            Err(e) => Err(StoreError::Sync(e)),
+        };
         let mut held = self.state.write().unwrap_or_else(|e| e.into_inner());
         match written {
             Ok(()) => {
@@ -92,7 +105,7 @@ impl Inner {
                 // The changes stay readable where they are; nothing more is applied.
                 tracing::error!(error = %e, "storage fault while writing applied changes; refusing further writes");
                 *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
-                Err(e.into())
+                Err(e)
             }
         }
     }
@@ -198,6 +211,7 @@ impl StateMachine {
             fault: Mutex::new(None),
             writer: writer.clone(),
             sled_order: Mutex::new(()),
+            log_barrier: std::sync::OnceLock::new(),
         });
         let owner = Arc::downgrade(&inner);
         writer.start(move || {
@@ -207,11 +221,21 @@ impl StateMachine {
         Ok(StateMachine { inner })
     }
 
+    /// Sets what makes the Raft log durable up to every staged entry, run before applied
+    /// changes are written to sled (once; later calls change nothing).
+    pub(crate) fn set_log_barrier(
+        &self,
+        barrier: impl Fn() -> std::io::Result<()> + Send + Sync + 'static,
+    ) {
+        let _ = self.inner.log_barrier.set(Box::new(barrier));
+    }
+
     /// Applies committed proposals in order; their changes wait with those of the batches
     /// before for the writer thread, which writes them to sled in one atomic batch (see
     /// `write_behind`).
     ///
-    /// Nothing is flushed here: what it applies is durable already, in the Raft log. A crash
+    /// Nothing is flushed here: what it applies is durable already, in a majority's Raft logs,
+    /// and the writer makes this node's log durable that far before sled gets it. A crash
     /// before sled has written and flushed it leaves the state machine at an earlier applied
     /// index, from which the log is applied again (sled recovers a prefix of its writes, each
     /// batch whole).

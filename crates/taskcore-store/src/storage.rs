@@ -48,6 +48,8 @@ impl Storage {
         let sync = Arc::new(DiskSync::open(dir)?);
         let wal = Arc::new(crate::log_upgrade::open_log(&db, dir, sync.clone())?);
         let state_machine = StateMachine::open_in(&db)?;
+        let log = wal.clone();
+        state_machine.set_log_barrier(move || log.flush());
         Ok(Storage {
             db: crate::sled_lock::Closing::new(db),
             state_machine,
@@ -79,16 +81,16 @@ impl Storage {
     /// The Raft log storage.
     ///
     /// # Errors
-    /// None today; kept for a storage that opens something here.
+    /// The log's sync thread cannot be started.
     pub fn log_store<C>(&self) -> Result<LogStore<C>, StoreError>
     where
         C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
     {
-        Ok(LogStore::new(
+        LogStore::new(
             self.wal.clone(),
             self.state_machine.clone(),
             self.sync.clone(),
-        ))
+        )
     }
 
     /// The state machine as openraft drives it.

@@ -15,6 +15,8 @@
 //! record at the end of the last segment, which opening cuts off: it was never acknowledged,
 //! as its sync never returned. Damage anywhere else refuses to open.
 
+pub(crate) mod flusher;
+mod pending;
 pub(crate) mod record;
 #[cfg(test)]
 mod tests;
@@ -27,6 +29,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use pending::{Pending, Staged};
 use record::{Read, Record};
 
 use crate::{DiskSync, StoreError};
@@ -63,9 +66,9 @@ struct Index {
 
 impl Index {
     /// Keeps the bytes of the entry just written at `index`.
-    fn cache(&mut self, index: u64, bytes: &[u8]) {
+    fn cache(&mut self, index: u64, bytes: Arc<[u8]>) {
         self.cached_bytes += bytes.len();
-        self.cache.insert(index, Arc::from(bytes));
+        self.cache.insert(index, bytes);
         while self.cached_bytes > CACHE_BYTES {
             match self.cache.pop_first() {
                 Some((_, b)) => self.cached_bytes -= b.len(),
@@ -126,6 +129,8 @@ struct Writer {
     highest: BTreeMap<u64, Option<u64>>,
     /// Set when a write or sync failed: what is on disk is unknown, nothing more is written.
     failed: Option<String>,
+    /// The number of the last staging written and synced.
+    written: u64,
 }
 
 /// The Raft log's segments, their index and their writer.
@@ -134,9 +139,9 @@ pub(crate) struct Wal {
     sync: Arc<DiskSync>,
     index: RwLock<Index>,
     writer: Mutex<Writer>,
-    /// Records written to no file yet (meta values that need no sync of their own), behind a
-    /// lock of their own: queuing one never waits for a write's sync.
-    pending: Mutex<Vec<u8>>,
+    /// Records written to no file yet, behind a lock of their own: staging one never waits
+    /// for a write's sync. Lock order: `writer`, then `index`, then `pending`.
+    pending: Mutex<Pending>,
 }
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
@@ -251,46 +256,72 @@ impl Wal {
                 len: end,
                 highest,
                 failed: None,
+                written: 0,
             }),
             pending: Mutex::default(),
         })
     }
 
-    /// Writes `records` (after any waiting ones) and syncs: they are durable when this
-    /// returns. A write that deletes the last entries of a segment (a purge) deletes that
-    /// segment's file, and those before it, once synced.
+    /// Writes `records` (after any staged ones) and syncs: they are durable when this returns.
     ///
     /// # Errors
-    /// A record is too large, or the write or sync failed; after a failed write or sync every
-    /// later write fails too (the node must restart and replay what is durable).
+    /// As [`Wal::stage`] and [`Wal::write_through`].
     pub(crate) fn write(&self, records: &[Record<'_>]) -> io::Result<()> {
+        let n = self.stage(records)?;
+        self.write_through(n)
+    }
+
+    /// Queues `records` for the next write, after those staged before, and returns this
+    /// staging's number for [`Wal::write_through`]. Readers see them at once: a leader's
+    /// entries are read back to be replicated while they are being synced. Meta values that
+    /// need no sync of their own (the committed index) are staged and left to the next write.
+    ///
+    /// # Errors
+    /// A record is too large: nothing of `records` is staged.
+    pub(crate) fn stage(&self, records: &[Record<'_>]) -> io::Result<u64> {
+        let mut buf = Vec::with_capacity(records.iter().map(Record::encoded_len).sum());
+        let mut starts = Vec::with_capacity(records.len());
+        for r in records {
+            starts.push(buf.len());
+            record::encode(r, &mut buf)?;
+        }
+        let mut pending = lock(&self.pending);
+        let base = pending.buf.len();
+        pending.buf.extend_from_slice(&buf);
+        for (r, at) in records.iter().zip(starts) {
+            pending.records.push((base + at, Staged::of(r)));
+        }
+        pending.staged += 1;
+        Ok(pending.staged)
+    }
+
+    /// Writes and syncs every staged record, unless staging `n` and those before it are
+    /// durable already (a write that took them with its own): once this returns, they are.
+    /// A write that deletes the last entries of a segment (a purge) deletes that segment's
+    /// file, and those before it, once synced.
+    ///
+    /// # Errors
+    /// The write or sync failed; after a failed write or sync every later write fails too
+    /// (the node must restart and replay what is durable).
+    pub(crate) fn write_through(&self, n: u64) -> io::Result<()> {
         let mut w = lock(&self.writer);
         if let Some(e) = &w.failed {
+            self.discard_staged();
             return Err(io::Error::other(format!(
                 "the Raft log stopped after a failed write: {e}"
             )));
         }
+        if w.written >= n {
+            return Ok(());
+        }
         if w.len >= SEGMENT_BYTES {
             self.start_segment(&mut w)?;
         }
-        let len: usize = records.iter().map(Record::encoded_len).sum();
-        let mut at = Vec::with_capacity(records.len());
-        let mut buf;
-        {
+        let (buf, taken, upto) = {
             let mut pending = lock(&self.pending);
-            buf = Vec::with_capacity(pending.len() + len);
-            buf.append(&mut pending);
-            for r in records {
-                at.push(w.len + buf.len() as u64);
-                if let Err(e) = record::encode(r, &mut buf) {
-                    // What waited goes on waiting; nothing of this write is kept.
-                    let keep = at.first().map_or(buf.len(), |&a| (a - w.len) as usize);
-                    buf.truncate(keep);
-                    *pending = buf;
-                    return Err(e);
-                }
-            }
-        }
+            let buf = std::mem::take(&mut pending.buf);
+            (buf, pending.records.len(), pending.staged)
+        };
         self.sync.before_sync();
         let written = w
             .file
@@ -298,23 +329,35 @@ impl Wal {
             .and_then(|()| w.file.sync_data());
         if let Err(e) = written {
             w.failed = Some(e.to_string());
+            self.discard_staged();
             return Err(e);
         }
+        let (segment, start) = (w.segment, w.len);
         w.len += buf.len() as u64;
-        let segment = w.segment;
+        w.written = upto;
         let mut purged = None;
         {
             let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-            for (r, &offset) in records.iter().zip(&at) {
-                index.apply(r, segment, offset);
-                match *r {
-                    Record::Entry(i, bytes) => {
+            let mut pending = lock(&self.pending);
+            for (at, staged) in pending.records.drain(..taken) {
+                let offset = start + at as u64;
+                match staged {
+                    Staged::Entry(i, bytes) => {
+                        index.apply(&Record::Entry(i, &bytes), segment, offset);
                         index.cache(i, bytes);
                         let top = w.highest.entry(segment).or_default();
                         *top = (*top).max(Some(i));
                     }
-                    Record::Purge(upto) => purged = Some(upto),
-                    _ => {}
+                    Staged::Truncate(from) => index.apply(&Record::Truncate(from), segment, offset),
+                    Staged::Purge(upto) => {
+                        index.apply(&Record::Purge(upto), segment, offset);
+                        purged = Some(upto);
+                    }
+                    Staged::Meta(key, value) => {
+                        // Only once written: a new segment starts with the index's meta
+                        // values, which must not run ahead of the entries they refer to.
+                        index.apply(&Record::Meta(key, &value), segment, offset);
+                    }
                 }
             }
         }
@@ -324,26 +367,21 @@ impl Wal {
         self.sync.after_sync()
     }
 
-    /// Queues `records` to be written with the next [`Wal::write`], without a sync of their
-    /// own (the committed index: openraft does not need it durable). Readers see them now.
+    /// Forgets every staged record after a failed write: none of them will be written, so
+    /// readers must not see them.
+    fn discard_staged(&self) {
+        let mut pending = lock(&self.pending);
+        pending.buf.clear();
+        pending.records.clear();
+    }
+
+    /// Queues `records` to be written with the next write, without a sync of their own (the
+    /// committed index: openraft does not need it durable). Readers see them now.
     ///
     /// # Errors
     /// A record is too large.
     pub(crate) fn write_later(&self, records: &[Record<'_>]) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(records.iter().map(Record::encoded_len).sum());
-        for r in records {
-            record::encode(r, &mut buf)?;
-        }
-        let mut pending = lock(&self.pending);
-        pending.extend_from_slice(&buf);
-        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        for r in records {
-            // Only meta values wait (an entry's place is known once it is written).
-            if let Record::Meta(..) = r {
-                index.apply(r, 0, 0);
-            }
-        }
-        Ok(())
+        self.stage(records).map(|_| ())
     }
 
     /// Writes and syncs whatever waits (a clean shutdown).
@@ -351,10 +389,8 @@ impl Wal {
     /// # Errors
     /// The write or sync failed.
     pub(crate) fn flush(&self) -> io::Result<()> {
-        if lock(&self.pending).is_empty() {
-            return Ok(());
-        }
-        self.write(&[])
+        let n = lock(&self.pending).staged;
+        self.write_through(n)
     }
 
     /// Starts the next segment with the meta values and the purge point.
@@ -422,18 +458,23 @@ impl Wal {
     ) -> io::Result<Vec<(u64, Arc<[u8]>)>> {
         let mut out = Vec::new();
         let mut on_disk: Vec<(u64, Loc, Arc<File>)> = Vec::new();
-        {
+        let staged: Vec<Staged> = {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-            for (&i, &loc) in index.entries.range(range) {
+            for (&i, &loc) in index
+                .entries
+                .range((range.start_bound(), range.end_bound()))
+            {
                 if let Some(bytes) = index.cache.get(&i) {
                     out.push((i, bytes.clone()));
                 } else if let Some(file) = index.files.get(&loc.segment) {
                     on_disk.push((i, loc, file.clone()));
                 }
             }
-        }
+            let pending = lock(&self.pending);
+            pending.records.iter().map(|(_, s)| s.clone()).collect()
+        };
         if on_disk.is_empty() {
-            return Ok(out);
+            return Ok(pending::overlay(out, &staged, &range));
         }
         let mut rest = &on_disk[..];
         while let Some((_, first, file)) = rest.first() {
@@ -460,7 +501,7 @@ impl Wal {
             rest = &rest[n..];
         }
         out.sort_unstable_by_key(|(i, _)| *i);
-        Ok(out)
+        Ok(pending::overlay(out, &staged, &range))
     }
 
     /// The last entry, if any.
@@ -468,13 +509,13 @@ impl Wal {
     /// # Errors
     /// Its segment cannot be read.
     pub(crate) fn last_entry(&self) -> io::Result<Option<(u64, Arc<[u8]>)>> {
-        let last = self
-            .index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .entries
-            .last_key_value()
-            .map(|(&i, _)| i);
+        let last = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let last = index.entries.last_key_value().map(|(&i, _)| i);
+            let pending = lock(&self.pending);
+            let staged: Vec<Staged> = pending.records.iter().map(|(_, s)| s.clone()).collect();
+            pending::last_index(last, index.purged, &staged)
+        };
         match last {
             None => Ok(None),
             Some(i) => Ok(self.entries(i..=i)?.pop()),
@@ -484,7 +525,8 @@ impl Wal {
     /// A meta value.
     pub(crate) fn meta(&self, key: u8) -> Option<Vec<u8>> {
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        index.meta.get(&key).cloned()
+        let staged = pending::meta(&lock(&self.pending).records, key);
+        staged.or_else(|| index.meta.get(&key).cloned())
     }
 
     /// Whether the log holds no entry and no meta value.

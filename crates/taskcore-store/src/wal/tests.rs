@@ -254,3 +254,59 @@ fn every_write_is_one_sync_counted_with_the_store() {
     wal.write_later(&[Record::Meta(3, b"c")]).unwrap();
     assert_eq!(sync.syncs(), before + 1, "a hundred entries, one sync");
 }
+
+#[test]
+fn staged_records_are_read_at_once_and_written_in_order_by_one_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    sled::Config::new().path(dir.path()).open().unwrap();
+    let sync = Arc::new(DiskSync::open(dir.path()).unwrap());
+    {
+        let wal = Wal::open(&dir.path().join("log"), sync.clone()).unwrap();
+        append(&wal, 1..=5);
+        let before = sync.syncs();
+        let (six, seven) = (entry(6), entry(7));
+        let first = wal
+            .stage(&[Record::Entry(6, &six), Record::Entry(7, &seven)])
+            .unwrap();
+        // A new leader's entries replace the staged 7 (and the written 5) before any write.
+        let second = wal.stage(&[Record::Truncate(5)]).unwrap();
+        let five = entry(5);
+        let third = wal.stage(&[Record::Entry(5, &five)]).unwrap();
+        assert!(first < second && second < third);
+        assert_eq!(indexes(&wal), vec![1, 2, 3, 4, 5]);
+        assert_eq!(wal.last_entry().unwrap().map(|(i, _)| i), Some(5));
+        assert_eq!(sync.syncs(), before, "staging writes nothing");
+        wal.write_through(third).unwrap();
+        wal.write_through(first).unwrap();
+        assert_eq!(
+            sync.syncs(),
+            before + 1,
+            "the last staging's write took them all"
+        );
+        assert_eq!(indexes(&wal), vec![1, 2, 3, 4, 5]);
+    }
+    let wal = Wal::open(&dir.path().join("log"), sync).unwrap();
+    assert_eq!(indexes(&wal), vec![1, 2, 3, 4, 5], "replay agrees");
+}
+
+#[test]
+fn a_staged_entry_is_read_while_another_thread_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Arc::new(open(dir.path()));
+    append(&wal, 1..=3);
+    let writers: Vec<_> = (4..=40u64)
+        .map(|i| {
+            let bytes = entry(i);
+            let n = wal.stage(&[Record::Entry(i, &bytes)]).unwrap();
+            // Every staged entry is there for readers, written or not.
+            assert_eq!(indexes(&wal), (1..=i).collect::<Vec<_>>());
+            let wal = wal.clone();
+            std::thread::spawn(move || wal.write_through(n).unwrap())
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(indexes(&wal), (1..=40).collect::<Vec<_>>());
+    assert!(lock(&wal.pending).records.is_empty());
+}
