@@ -154,6 +154,21 @@ where C: RaftTypeConfig
             self.state.membership_state.effective().is_voter(&self.config.id)
         );
 
+        // Task Core patch: a leader does not lead again after a restart. It replicated its own
+        // entries before they were on its disk (`Command::AppendInputEntries` in
+        // `core/raft_core.rs`), so its log may now miss entries its followers hold, some of
+        // them committed. Leading again under the same vote, it would append new entries at
+        // those indexes under the same term: the same log ids for different entries, which a
+        // follower holding the old ones would take for the new (Raft's log matching broken,
+        // the two nodes applying different writes). The vote stays, uncommitted: this node
+        // still grants no other candidate of its term, and any next leader, this node
+        // included, is elected in a higher term.
+        if self.state.is_leader(&self.config.id) {
+            let term = self.state.vote_ref().leader_id().get_term();
+            let uncommitted = Vote::new(term, self.config.id.clone());
+            self.state.vote.update(C::now(), uncommitted);
+        }
+
         // Previously it is a leader. restore it as leader at once
         if self.state.is_leader(&self.config.id) {
             self.vote_handler().update_internal_server_state();

@@ -4,16 +4,11 @@ use maplit::btreeset;
 use pretty_assertions::assert_eq;
 
 use crate::engine::testing::UTConfig;
-use crate::engine::Command;
 use crate::engine::Engine;
 use crate::engine::LogIdList;
-use crate::entry::RaftEntry;
-use crate::progress::entry::ProgressEntry;
-use crate::progress::Inflight;
 use crate::testing::log_id;
 use crate::utime::UTime;
 use crate::EffectiveMembership;
-use crate::Entry;
 use crate::Membership;
 use crate::ServerState;
 use crate::TokioInstant;
@@ -40,7 +35,8 @@ fn eng() -> Engine<UTConfig> {
     eng
 }
 
-/// It is a Leader but not yet append any logs.
+/// It is a Leader but not yet append any logs. (Task Core patch: a leader does not lead again
+/// after a restart, see `Engine::startup`.)
 #[test]
 fn test_startup_as_leader_without_logs() -> anyhow::Result<()> {
     let mut eng = eng();
@@ -48,42 +44,22 @@ fn test_startup_as_leader_without_logs() -> anyhow::Result<()> {
     eng.state
         .membership_state
         .set_effective(Arc::new(EffectiveMembership::new(Some(log_id(2, 1, 3)), m23())));
-    // Committed vote makes it a leader at startup.
+    // Committed vote made it a leader before the restart.
     eng.state.vote = UTime::new(TokioInstant::now(), Vote::new_committed(1, 2));
 
     eng.startup();
 
-    assert_eq!(ServerState::Leader, eng.state.server_state);
-    assert_eq!(
-        vec![
-            //
-            Command::BecomeLeader,
-            Command::RebuildReplicationStreams {
-                targets: vec![(3, ProgressEntry {
-                    matching: None,
-                    curr_inflight_id: 0,
-                    inflight: Inflight::None,
-                    searching_end: 0
-                })]
-            },
-            Command::AppendInputEntries {
-                vote: Vote::new_committed(1, 2),
-                entries: vec![Entry::<UTConfig>::new_blank(log_id(1, 2, 0))],
-            },
-            Command::Replicate {
-                target: 3,
-                req: Inflight::logs(None, Some(log_id(1, 2, 0))).with_id(1)
-            }
-        ],
-        eng.output.take_commands()
-    );
+    assert_eq!(ServerState::Follower, eng.state.server_state);
+    assert_eq!(&Vote::new(1, 2), eng.state.vote_ref());
+    assert!(eng.leader.is_none());
+    assert_eq!(0, eng.output.take_commands().len());
 
     Ok(())
 }
 
 #[test]
 fn test_startup_as_leader_with_proposed_logs() -> anyhow::Result<()> {
-    tracing::info!("--- a leader proposed logs and restarted, reuse noop_log_id");
+    tracing::info!("--- a leader proposed logs and restarted: it does not reuse their log ids");
     let mut eng = eng();
     // self.id==2 is a voter:
     eng.state
@@ -91,33 +67,17 @@ fn test_startup_as_leader_with_proposed_logs() -> anyhow::Result<()> {
         .set_effective(Arc::new(EffectiveMembership::new(Some(log_id(2, 1, 3)), m23())));
     // Fake existing log ids
     eng.state.log_ids = LogIdList::new([log_id(1, 1, 2), log_id(1, 2, 4), log_id(1, 2, 6)]);
-    // Committed vote makes it a leader at startup.
+    // Committed vote made it a leader before the restart.
     eng.state.vote = UTime::new(TokioInstant::now(), Vote::new_committed(1, 2));
 
     eng.startup();
 
-    assert_eq!(ServerState::Leader, eng.state.server_state);
-    assert_eq!(eng.leader.as_ref().unwrap().noop_log_id(), Some(&log_id(1, 2, 4)));
-    assert_eq!(eng.leader.as_ref().unwrap().last_log_id(), Some(&log_id(1, 2, 6)));
-    assert_eq!(
-        vec![
-            //
-            Command::BecomeLeader,
-            Command::RebuildReplicationStreams {
-                targets: vec![(3, ProgressEntry {
-                    matching: None,
-                    curr_inflight_id: 0,
-                    inflight: Inflight::None,
-                    searching_end: 7
-                })]
-            },
-            Command::Replicate {
-                target: 3,
-                req: Inflight::logs(None, Some(log_id(1, 2, 6))).with_id(1)
-            }
-        ],
-        eng.output.take_commands()
-    );
+    // Entries after 6 that it proposed in term 1 may be missing here and held by node 3: it
+    // must not append anything in term 1 again.
+    assert_eq!(ServerState::Follower, eng.state.server_state);
+    assert_eq!(&Vote::new(1, 2), eng.state.vote_ref());
+    assert!(eng.leader.is_none());
+    assert_eq!(0, eng.output.take_commands().len());
 
     Ok(())
 }
