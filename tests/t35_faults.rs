@@ -117,3 +117,30 @@ async fn a_restarted_leader_does_not_give_new_writes_the_log_ids_of_those_it_los
         );
     }
 }
+
+/// The same rule for a one-node cluster: restarted, the node leads again only in a new term
+/// (its only voter, it stands at once rather than after an election timeout).
+#[tokio::test]
+async fn a_restarted_lone_node_leads_again_in_a_new_term() {
+    let mut c = Cluster::start(1, FAST_RAFT).await;
+    let created = c
+        .client(0)
+        .create_task(&task("before the restart"), None)
+        .await
+        .unwrap();
+    let before = c.admin_client(0).cluster_status().await.unwrap();
+    assert_eq!(before.state, "leader");
+    c.nodes[0].kill9();
+    c.nodes[0].restart();
+    c.wait_ready(0).await;
+    let after = c.admin_client(0).cluster_status().await.unwrap();
+    assert_eq!(after.state, "leader");
+    assert!(
+        after.term > before.term,
+        "term {} after the restart, {} before",
+        after.term,
+        before.term
+    );
+    let kept = c.client(0).get_task(&created.task_id).await.unwrap();
+    assert_eq!(kept.id, created.id);
+}

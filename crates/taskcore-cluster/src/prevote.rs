@@ -211,7 +211,7 @@ impl ClusterHandle {
 /// is over, and a node that asks the moment it may saves most of a second. (The random part of
 /// the retry matters: two followers that both saw the leader die and split the votes would
 /// otherwise retry in lockstep, and split them again.) The wait is slept to its end, not
-/// polled.
+/// polled. The only voter of a cluster does not wait: nobody else can lead.
 pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
     let (min, max) = node.inner.election_timeout;
     let spread = max.saturating_sub(min).as_millis() as u64;
@@ -220,6 +220,7 @@ pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
     let mut quick = draw(spread / 5);
     let mut retry = Duration::ZERO;
     let mut last_try = Instant::now();
+    let mut stood_alone: Option<Instant> = None;
     loop {
         let m = node.inner.raft.metrics().borrow().clone();
         let voter = m
@@ -237,7 +238,19 @@ pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
         }
         let contact = &node.inner.leader_contact;
         let silence = contact.silence();
-        let due = if contact.leader_gone() {
+        // The only voter (a one-node cluster, or one with learners only) has no leader to wait
+        // for and no vote to split: it stands at once (after a restart, where it does not lead
+        // again under its old vote: see `vendor/openraft/TASKCORE-PATCH.md`), and again an
+        // election timeout later if that did not make it leader (a stalled disk).
+        let alone = m
+            .membership_config
+            .membership()
+            .get_joint_config()
+            .iter()
+            .all(|voters| voters.len() == 1 && voters.contains(&node.inner.node_id));
+        let due = if alone {
+            stood_alone.map_or(Duration::ZERO, |at| max.saturating_sub(at.elapsed()))
+        } else if contact.leader_gone() {
             // Asked again a fraction of a timeout after a lost try, not a whole one.
             let again = retry.saturating_sub(last_try.elapsed());
             quick.saturating_sub(silence).max(again)
@@ -249,11 +262,14 @@ pub(crate) async fn run(node: ClusterHandle, poll: Duration) {
             continue;
         }
         last_try = Instant::now();
+        if alone {
+            stood_alone = Some(last_try);
+        }
         wait = draw(spread);
         quick = draw(spread / 5);
         retry = poll / 2 + Duration::from_millis(rand::thread_rng().gen_range(0..=spread / 2));
         if node.pre_vote().await {
-            if !contact.may_stand(max) {
+            if !alone && !contact.may_stand(max) {
                 tracing::debug!("voted for another candidate meanwhile: not standing");
                 continue;
             }
