@@ -136,14 +136,30 @@ async fn create(c: Client, n: u64) {
         .expect("create");
 }
 
+/// The client counts of the create phases: `COMPARE_CONC` (say `64`, or `1,16`) to profile one,
+/// else 1, 16 and 64.
+fn concurrencies() -> Vec<usize> {
+    let wanted: Vec<usize> = std::env::var("COMPARE_CONC")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    if wanted.is_empty() {
+        vec![1, 16, 64]
+    } else {
+        wanted
+    }
+}
+
 async fn creates(cluster: &Cluster, leader: usize) {
-    for conc in [1, 16, 64] {
+    let concs = concurrencies();
+    for &conc in &concs {
         let clients = (0..conc).map(|_| cluster.client(leader)).collect();
         phase("mode=create target=leader nodes=3", clients, create).await;
     }
     // Through a follower, which forwards each create to the leader.
     let follower = (leader + 1) % 3;
-    for conc in [16, 64] {
+    for &conc in concs.iter().filter(|&&c| c > 1) {
         let clients = (0..conc).map(|_| cluster.client(follower)).collect();
         phase("mode=create target=follower nodes=3", clients, create).await;
     }

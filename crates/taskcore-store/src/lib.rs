@@ -40,6 +40,18 @@ pub use state_machine::{LeaseChanges, StateEvent, StateMachine, StateView};
 pub use storage::Storage;
 pub use synced_image::restore_synced_image;
 
+#[cfg(test)]
+openraft::declare_raft_types!(
+    /// **Tests only**: a type configuration like the cluster's.
+    pub(crate) TestConfig:
+        D = taskcore_core::Batch,
+        R = Vec<taskcore_core::Outcome>,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TestConfig>,
+        SnapshotData = std::io::Cursor<Vec<u8>>,
+);
+
 /// Every key and value of the state-machine tree: the content of a snapshot.
 pub(crate) type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
 

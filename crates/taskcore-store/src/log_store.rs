@@ -286,24 +286,13 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::io::Cursor;
-
     use openraft::storage::RaftLogStorage;
-    use openraft::{BasicNode, CommittedLeaderId, LogId};
-    use taskcore_core::{Batch, Command, Outcome, Proposal, Timestamp};
+    use openraft::{CommittedLeaderId, LogId};
+    use taskcore_core::{Command, Proposal, Timestamp};
 
     use crate::Storage;
 
-    openraft::declare_raft_types!(
-        /// A type configuration like the cluster's.
-        pub TestConfig:
-            D = Batch,
-            R = Vec<Outcome>,
-            NodeId = u64,
-            Node = BasicNode,
-            Entry = openraft::Entry<TestConfig>,
-            SnapshotData = Cursor<Vec<u8>>,
-    );
+    use crate::TestConfig;
 
     #[tokio::test]
     async fn a_purge_waits_until_sled_holds_and_has_synced_what_was_applied() {

@@ -10,7 +10,7 @@ use openraft::{
 };
 use taskcore_core::{Batch, Outcome, Proposal};
 
-use crate::snapshot::{self, StoredSnapshot};
+use crate::snapshot;
 use crate::{codec, StateMachine, StoreError};
 
 /// Key of the last applied log id, written in the same batch as the changes it applied.
@@ -159,27 +159,35 @@ where
         let fail = |e: StoreError| StorageIOError::write_snapshot(Some(meta.signature()), any(e));
         let bytes = data.into_inner();
         let kvs = snapshot::decode_data(&bytes).map_err(fail)?;
-        let sm = self.sm.clone();
-        tokio::task::spawn_blocking(move || sm.import(kvs))
-            .await
-            .map_err(|e| {
-                StorageIOError::write_snapshot(Some(meta.signature()), AnyError::error(e))
-            })?
-            .map_err(fail)?;
-        let stored = StoredSnapshot {
-            meta: meta.clone(),
-            data: bytes,
-        };
-        snapshot::save(&self.snapshots, &stored).map_err(fail)?;
+        drop(bytes);
+        let (sm, tree, saved) = (self.sm.clone(), self.snapshots.clone(), meta.clone());
+        tokio::task::spawn_blocking(move || {
+            sm.import(kvs)?;
+            snapshot::save_meta(&tree, &saved)
+        })
+        .await
+        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), snapshot::any_join(e)))?
+        .map_err(fail)?;
         Ok(())
     }
 
+    /// The state machine as it is now, if a snapshot was ever built or installed: as of the
+    /// snapshot's log id or a later one (see the `snapshot` module).
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<C>>> {
-        let stored: Option<StoredSnapshot<C::Node>> = snapshot::load(&self.snapshots)
-            .map_err(|e| StorageIOError::read_snapshot(None, any(e)))?;
-        Ok(stored.map(|s| Snapshot {
-            meta: s.meta,
-            snapshot: Box::new(Cursor::new(s.data)),
+        let fail = |e: StoreError| StorageIOError::read_snapshot(None, any(e));
+        let built: Option<SnapshotMeta<u64, C::Node>> =
+            snapshot::load_meta(&self.snapshots).map_err(fail)?;
+        if built.is_none() {
+            return Ok(None);
+        }
+        let sm = self.sm.clone();
+        let (meta, data) = tokio::task::spawn_blocking(move || snapshot::current(&sm))
+            .await
+            .map_err(|e| StorageIOError::read_snapshot(None, snapshot::any_join(e)))?
+            .map_err(fail)?;
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
         }))
     }
 }

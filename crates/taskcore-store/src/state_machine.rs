@@ -309,6 +309,22 @@ impl StateMachine {
         }
     }
 
+    /// Several meta values read together: all as of one applied batch.
+    pub(crate) fn metas<const N: usize>(
+        &self,
+        keys: [&[u8]; N],
+    ) -> Result<[Option<Vec<u8>>; N], StoreError> {
+        let held = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = [const { None }; N];
+        for (slot, key) in out.iter_mut().zip(keys) {
+            *slot = match held.unwritten.get(key) {
+                Some(v) => v.map(<[u8]>::to_vec),
+                None => self.inner.tree.get(key)?.map(|v| v.to_vec()),
+            };
+        }
+        Ok(out)
+    }
+
     /// Whether the state machine holds nothing at all.
     ///
     /// # Errors

@@ -1,5 +1,6 @@
-//! The node's store: one directory holding sled's database (the state machine and the current
-//! snapshot) and the Raft log's own files (`raft-log/`: entries, vote, purge point).
+//! The node's store: one directory holding sled's database (the state machine, which is also
+//! the snapshot, and the last snapshot's meta) and the Raft log's own files (`raft-log/`:
+//! entries, vote, purge point).
 
 use std::path::Path;
 use std::sync::Arc;

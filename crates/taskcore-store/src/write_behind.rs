@@ -9,7 +9,7 @@
 //! readers see them here first), each key once however often it changed, and one writer thread
 //! ([`Writer`]) writes them to sled as one atomic batch, the last applied log id among them,
 //! when enough of them wait or a second has passed; and always before the Raft log is purged, a
-//! snapshot is built, or the node stops ([`Writer::drain`]). sled's state is always the state as
+//! snapshot is sent, or the node stops ([`Writer::drain`]). sled's state is always the state as
 //! of one applied log id.
 
 use std::collections::BTreeMap;
