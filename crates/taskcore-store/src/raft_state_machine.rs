@@ -45,14 +45,16 @@ impl<C> Clone for RaftStore<C> {
 type Result<T> = std::result::Result<T, StorageError<u64>>;
 
 /// The last applied log id and membership.
-type AppliedState<C> = (
-    Option<LogId<u64>>,
-    StoredMembership<u64, <C as RaftTypeConfig>::Node>,
-);
+type AppliedState<N> = (Option<LogId<u64>>, StoredMembership<u64, N>);
 
 pub(crate) fn any(e: impl Into<StoreError>) -> AnyError {
     let e: StoreError = e.into();
     AnyError::new(&e)
+}
+
+/// A blocking task that did not finish, as openraft's error.
+pub(crate) fn any_join(e: tokio::task::JoinError) -> AnyError {
+    AnyError::error(e)
 }
 
 impl<C> RaftStore<C>
@@ -70,18 +72,27 @@ where
         })
     }
 
-    /// The last applied log id and membership, as stored with the state.
-    pub(crate) fn applied(&self) -> std::result::Result<AppliedState<C>, StoreError> {
-        let applied = match self.sm.meta(APPLIED)? {
-            Some(v) => codec::decode(&v)?,
-            None => None,
-        };
-        let membership = match self.sm.meta(MEMBERSHIP)? {
-            Some(v) => codec::decode(&v)?,
-            None => StoredMembership::default(),
-        };
-        Ok((applied, membership))
+    /// The last applied log id and membership, as stored with the state, read together.
+    pub(crate) fn applied(&self) -> std::result::Result<AppliedState<C::Node>, StoreError> {
+        let [applied, membership] = self.sm.metas([APPLIED, MEMBERSHIP])?;
+        decode_applied(applied.as_deref(), membership.as_deref())
     }
+}
+
+/// The applied log id and membership from their stored values (absent: none yet).
+pub(crate) fn decode_applied<N: openraft::Node>(
+    applied: Option<&[u8]>,
+    membership: Option<&[u8]>,
+) -> std::result::Result<AppliedState<N>, StoreError> {
+    let applied = match applied {
+        Some(v) => codec::decode(v)?,
+        None => None,
+    };
+    let membership = match membership {
+        Some(v) => codec::decode(v)?,
+        None => StoredMembership::default(),
+    };
+    Ok((applied, membership))
 }
 
 impl<C> RaftStateMachine<C> for RaftStore<C>
@@ -166,7 +177,7 @@ where
             snapshot::save_meta(&tree, &saved)
         })
         .await
-        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), snapshot::any_join(e)))?
+        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), any_join(e)))?
         .map_err(fail)?;
         Ok(())
     }
@@ -183,7 +194,7 @@ where
         let sm = self.sm.clone();
         let (meta, data) = tokio::task::spawn_blocking(move || snapshot::current(&sm))
             .await
-            .map_err(|e| StorageIOError::read_snapshot(None, snapshot::any_join(e)))?
+            .map_err(|e| StorageIOError::read_snapshot(None, any_join(e)))?
             .map_err(fail)?;
         Ok(Some(Snapshot {
             meta,

@@ -5,8 +5,8 @@
 //! bytes are made only when a follower needs them (`get_current_snapshot`): every key, read
 //! consistently at that moment, which is as of the same or a later applied log id; the meta
 //! sent with them is read from among those keys, so bytes and meta always agree. A snapshot
-//! newer than the one openraft last built is what a fresh build would have given; the patched
-//! openraft accepts a follower's acknowledgement of one (`progress/inflight`).
+//! newer than the one openraft last built is what a fresh build would have given; openraft
+//! accepts a follower's acknowledgement of one (`progress/inflight`).
 //!
 //! Before this, every build copied the whole state into memory twice and stored it in sled as
 //! one value, each `snapshot_after_logs` entries: work and memory in proportion to every task
@@ -17,12 +17,11 @@ use std::io::Cursor;
 use openraft::storage::Snapshot;
 use openraft::{
     Entry, LogId, RaftSnapshotBuilder, RaftTypeConfig, SnapshotMeta, StorageError, StorageIOError,
-    StoredMembership,
 };
 use serde::{Deserialize, Serialize};
 use taskcore_core::{Batch, Outcome};
 
-use crate::raft_state_machine::{any, RaftStore, APPLIED, MEMBERSHIP};
+use crate::raft_state_machine::{any, any_join, decode_applied, RaftStore, APPLIED, MEMBERSHIP};
 use crate::{codec, StoreError};
 
 /// Key of the last snapshot's meta.
@@ -53,14 +52,7 @@ fn meta_of<N: openraft::Node>(
     applied: Option<&[u8]>,
     membership: Option<&[u8]>,
 ) -> Result<SnapshotMeta<u64, N>, StoreError> {
-    let last_log_id: Option<LogId<u64>> = match applied {
-        Some(v) => codec::decode(v)?,
-        None => None,
-    };
-    let last_membership: StoredMembership<u64, N> = match membership {
-        Some(v) => codec::decode(v)?,
-        None => StoredMembership::default(),
-    };
+    let (last_log_id, last_membership) = decode_applied(applied, membership)?;
     Ok(SnapshotMeta {
         snapshot_id: snapshot_id(last_log_id.as_ref()),
         last_log_id,
@@ -123,9 +115,12 @@ where
     /// `get_current_snapshot` when it sends them.
     async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError<u64>> {
         let fail = |e: StoreError| StorageIOError::read_state_machine(any(e));
-        let [applied, membership] = self.sm.metas([APPLIED, MEMBERSHIP]).map_err(fail)?;
-        let meta: SnapshotMeta<u64, C::Node> =
-            meta_of(applied.as_deref(), membership.as_deref()).map_err(fail)?;
+        let (last_log_id, last_membership) = self.applied().map_err(fail)?;
+        let meta = SnapshotMeta {
+            snapshot_id: snapshot_id(last_log_id.as_ref()),
+            last_log_id,
+            last_membership,
+        };
         let (tree, saved) = (self.snapshots.clone(), meta.clone());
         tokio::task::spawn_blocking(move || save_meta(&tree, &saved))
             .await
@@ -136,11 +131,6 @@ where
             snapshot: Box::new(Cursor::new(Vec::new())),
         })
     }
-}
-
-/// A blocking task that did not finish, as openraft's error.
-pub(crate) fn any_join(e: tokio::task::JoinError) -> openraft::AnyError {
-    openraft::AnyError::error(e)
 }
 
 #[cfg(test)]
@@ -156,9 +146,7 @@ mod tests {
 
     use super::{LegacySnapshot, LEGACY, META};
     use crate::raft_state_machine::APPLIED;
-    use crate::{codec, RaftStore, Storage};
-
-    use crate::TestConfig;
+    use crate::{codec, RaftStore, Storage, TestConfig};
 
     fn log_id(index: u64) -> LogId<u64> {
         LogId::new(CommittedLeaderId::new(1, 1), index)

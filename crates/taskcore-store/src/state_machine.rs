@@ -300,15 +300,6 @@ impl StateMachine {
         self.inner.changes.subscribe()
     }
 
-    /// A meta value of the state machine (such as the last applied log id).
-    pub(crate) fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let held = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
-        match held.unwritten.get(key) {
-            Some(v) => Ok(v.map(<[u8]>::to_vec)),
-            None => Ok(self.inner.tree.get(key)?.map(|v| v.to_vec())),
-        }
-    }
-
     /// Several meta values read together: all as of one applied batch.
     pub(crate) fn metas<const N: usize>(
         &self,
