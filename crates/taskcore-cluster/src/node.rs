@@ -31,9 +31,11 @@ const LEARNER_CATCH_UP: Duration = Duration::from_secs(600);
 /// How long one wait for a leader lasts before the loop looks again.
 pub(crate) const LEADER_POLL: Duration = Duration::from_millis(200);
 
-/// A receiver of this node's Raft metrics.
+/// A receiver of this node's server metrics: its state, leader, vote and membership. They
+/// change only when one of those does, unlike the full metrics, which openraft sends again
+/// after every batch of work (every append, commit and apply), waking each waiter each time.
 pub(crate) type MetricsWatch =
-    tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, NodeAddr>>;
+    tokio::sync::watch::Receiver<openraft::metrics::RaftServerMetrics<NodeId, NodeAddr>>;
 
 /// A cheap, clonable handle on this node's part in the cluster.
 #[derive(Clone)]
@@ -259,7 +261,7 @@ impl ClusterHandle {
             return Err(ClusterError::Storage(fault));
         }
         let until = Instant::now() + self.inner.deadline;
-        let mut metrics = self.inner.raft.metrics();
+        let mut metrics = self.inner.raft.server_metrics();
         loop {
             match self.leader(&mut metrics) {
                 Some((id, _)) if id == self.inner.node_id => {

@@ -57,7 +57,7 @@ impl ClusterHandle {
         F: std::future::Future<Output = Result<T, ForwardError>>,
         S: std::future::Future<Output = Result<Result<T, ForwardError>, CallFailure>>,
     {
-        let mut metrics = self.inner.raft.metrics();
+        let mut metrics = self.inner.raft.server_metrics();
         loop {
             match self.leader(&mut metrics) {
                 Some((id, _)) if id == self.node_id() => match here().await {
@@ -111,7 +111,7 @@ impl ClusterHandle {
 impl ClusterHandle {
     /// Resolves once another node than `id` is known to lead.
     async fn leader_replaced(&self, id: crate::NodeId) {
-        let mut metrics = self.inner.raft.metrics();
+        let mut metrics = self.inner.raft.server_metrics();
         loop {
             let now = metrics.borrow_and_update().current_leader;
             if now.is_some_and(|l| l != id) {

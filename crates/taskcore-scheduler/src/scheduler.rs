@@ -82,7 +82,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 type Running = (ActorRef<DispatcherMsg>, JoinHandle<()>);
 
 async fn follow_leadership(cluster: ClusterHandle, config: SchedulerConfig, inner: Arc<Inner>) {
-    let mut metrics = cluster.raft().metrics();
+    // Server metrics: they change with the node's state and leader, not with every write.
+    let mut metrics = cluster.raft().server_metrics();
     let mut stop = inner.stop.subscribe();
     let mut running: Option<Running> = None;
     loop {
