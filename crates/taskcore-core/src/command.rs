@@ -15,8 +15,12 @@ pub struct Proposal {
 
 /// Proposals written to the Raft log as one entry: the leader groups the writes waiting for it,
 /// so that one append, one replication round and one flush serve them all. They apply in order.
+///
+/// Shared, not copied: openraft hands out a copy of an entry each time it reads one (to send it
+/// to each follower, to apply it), and the proposals never change once proposed. Encoded as
+/// the sequence of proposals, as a `Vec` is.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Batch(pub Vec<Proposal>);
+pub struct Batch(pub std::sync::Arc<[Proposal]>);
 
 /// Every change to the replicated task state.
 ///

@@ -20,6 +20,7 @@ mod keys;
 mod log_store;
 mod log_upgrade;
 mod raft_state_machine;
+mod recent;
 mod records;
 mod sled_lock;
 mod snapshot;

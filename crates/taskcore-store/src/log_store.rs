@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::ops::RangeBounds;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
@@ -12,6 +12,7 @@ use openraft::{
     StorageIOError, Vote,
 };
 
+use crate::recent::Recent;
 use crate::wal::flusher::Flusher;
 use crate::wal::record::Record;
 use crate::wal::Wal;
@@ -26,8 +27,10 @@ pub(crate) const COMMITTED: u8 = 3;
 
 /// The Raft log (each entry bincode-encoded, as it travels to peers) and the Raft meta (vote,
 /// last purged and committed log ids), in the log's own files.
-pub struct LogStore<C> {
+pub struct LogStore<C: RaftTypeConfig> {
     wal: Arc<Wal>,
+    /// The newest entries, decoded, mirroring the end of `wal` (see [`Recent`]).
+    recent: Arc<Mutex<Recent<C>>>,
     /// The thread that writes and syncs what `wal` has staged.
     flusher: Arc<Flusher>,
     /// The state machine, which must be durable in sled before entries are purged: it is
@@ -39,10 +42,11 @@ pub struct LogStore<C> {
     _config: PhantomData<C>,
 }
 
-impl<C> Clone for LogStore<C> {
+impl<C: RaftTypeConfig> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         LogStore {
             wal: self.wal.clone(),
+            recent: self.recent.clone(),
             flusher: self.flusher.clone(),
             sm: self.sm.clone(),
             sync: self.sync.clone(),
@@ -62,6 +66,7 @@ fn io(e: impl Into<StoreError>) -> AnyError {
 impl<C> LogStore<C>
 where
     C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
+    C::D: Clone,
 {
     /// The log store over `wal`, with its sync thread.
     ///
@@ -75,6 +80,7 @@ where
         Ok(LogStore {
             flusher: Arc::new(Flusher::start(wal.clone())?),
             wal,
+            recent: Arc::default(),
             sm,
             sync,
             committed: Arc::default(),
@@ -97,6 +103,10 @@ where
             None => Ok(None),
             Some(v) => Ok(Some(codec::decode(&v)?)),
         }
+    }
+
+    fn recent(&self) -> MutexGuard<'_, Recent<C>> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stages `records` now (after every append before them) and waits until the log's sync
@@ -129,7 +139,6 @@ where
 
 /// A record with its bytes, to hand to a blocking thread.
 enum OwnedRecord {
-    Entry(u64, Vec<u8>),
     Meta(u8, Vec<u8>),
     Truncate(u64),
     Purge(u64),
@@ -138,7 +147,6 @@ enum OwnedRecord {
 impl OwnedRecord {
     fn borrow(&self) -> Record<'_> {
         match self {
-            OwnedRecord::Entry(i, b) => Record::Entry(*i, b),
             OwnedRecord::Meta(k, b) => Record::Meta(*k, b),
             OwnedRecord::Truncate(i) => Record::Truncate(*i),
             OwnedRecord::Purge(i) => Record::Purge(*i),
@@ -149,11 +157,15 @@ impl OwnedRecord {
 impl<C> RaftLogReader<C> for LogStore<C>
 where
     C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
+    C::D: Clone,
 {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<C::Entry>> {
+        if let Some(entries) = self.recent().get(&range) {
+            return Ok(entries);
+        }
         let found = self
             .wal
             .entries(range)
@@ -171,6 +183,7 @@ where
 impl<C> RaftLogStorage<C> for LogStore<C>
 where
     C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
+    C::D: Clone,
 {
     type LogReader = Self;
 
@@ -241,13 +254,16 @@ where
         I: IntoIterator<Item = C::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut records = Vec::new();
+        let mut encoded = Vec::new();
         for entry in entries {
             let bytes = codec::encode(&entry)
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, io(e)))?;
-            records.push(OwnedRecord::Entry(entry.log_id.index, bytes));
+            encoded.push((entry, bytes));
         }
-        let records: Vec<Record<'_>> = records.iter().map(OwnedRecord::borrow).collect();
+        let records: Vec<Record<'_>> = encoded
+            .iter()
+            .map(|(entry, bytes)| Record::Entry(entry.log_id.index, bytes))
+            .collect();
         // Readable as soon as staged: a leader replicates them while its own sync runs (our
         // openraft patch, vendor/openraft), and counts them once the callback says they are
         // durable. A follower's openraft waits for the callback before it answers.
@@ -255,12 +271,21 @@ where
             .wal
             .stage(&records)
             .map_err(|e| StorageIOError::write_logs(io(StoreError::Sync(e))))?;
+        drop(records);
+        // After the log has them: a read that misses them here finds them there.
+        let mut recent = self.recent();
+        for (entry, bytes) in encoded {
+            recent.push(entry, bytes.len());
+        }
+        drop(recent);
         self.flusher
             .when_durable(n, move |r| callback.log_io_completed(r));
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<()> {
+        // Before the log drops them: a read that misses them here still finds them there.
+        self.recent().truncate(log_id.index);
         self.write(vec![OwnedRecord::Truncate(log_id.index)])
             .await
             .map_err(|e| StorageIOError::write_logs(io(e)))?;
@@ -280,6 +305,7 @@ where
         ])
         .await
         .map_err(|e| StorageIOError::write_logs(io(e)))?;
+        self.recent().purge(log_id.index);
         Ok(())
     }
 }

@@ -158,13 +158,16 @@ mod tests {
             let voters: BTreeSet<u64> = [1, 2, 3].into();
             EntryPayload::Membership(Membership::new(vec![voters], None))
         } else {
-            EntryPayload::Normal(Batch(vec![Proposal {
-                at: Timestamp(1_700_000_000_000_000 + index as i64),
-                cmd: Command::Cancel {
-                    id: index,
-                    brand: 1,
-                },
-            }]))
+            EntryPayload::Normal(Batch(
+                vec![Proposal {
+                    at: Timestamp(1_700_000_000_000_000 + index as i64),
+                    cmd: Command::Cancel {
+                        id: index,
+                        brand: 1,
+                    },
+                }]
+                .into(),
+            ))
         };
         openraft::Entry {
             log_id: log_id(index),

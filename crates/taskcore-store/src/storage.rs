@@ -86,6 +86,7 @@ impl Storage {
     pub fn log_store<C>(&self) -> Result<LogStore<C>, StoreError>
     where
         C: RaftTypeConfig<NodeId = u64, Entry = Entry<C>>,
+        C::D: Clone,
     {
         LogStore::new(
             self.wal.clone(),
