@@ -23,6 +23,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "compare/conn.rs"]
+mod conn;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,7 +33,8 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, Utc};
 use common::cluster::{all_tasks, retryable, task, wait_completed, Cluster};
 use common::worker::WorkerProc;
-use taskcore_client::Client;
+use conn::Conn;
+use hyper::{Method, StatusCode};
 
 /// Most operations of one measured phase by default (etcd's load generator stops at the same
 /// count); `COMPARE_MAX_OPS` sets another, for longer phases.
@@ -70,13 +73,14 @@ fn cpu_used() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
-/// One phase: `clients.len()` loops of `op`, a warm-up second unmeasured, then until the time
-/// or the count runs out; prints the rate and latency percentiles, and the load generator's
-/// own CPU per operation (warm-up included), which the nodes did not have.
-async fn phase<F, Fut>(label: &str, clients: Vec<Client>, op: F)
+/// One phase: `clients.len()` loops of `op` (each given its connection and handing it back), a
+/// warm-up second unmeasured, then until the time or the count runs out; prints the rate and
+/// latency percentiles, and the load generator's own CPU per operation (warm-up included),
+/// which the nodes did not have.
+async fn phase<F, Fut>(label: &str, clients: Vec<Conn>, op: F)
 where
-    F: Fn(Client, u64) -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    F: Fn(Conn, u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Conn> + Send,
 {
     let conc = clients.len();
     let (max_ops, seconds) = (max_ops(), seconds());
@@ -90,16 +94,16 @@ where
         let (op, done, started, all_ops) =
             (op.clone(), done.clone(), started.clone(), all_ops.clone());
         joins.push(tokio::spawn(async move {
-            let mut n = 0u64;
+            let (mut client, mut n) = (client, 0u64);
             while Instant::now() < warm_until {
-                op(client.clone(), n).await;
+                client = op(client, n).await;
                 n += 1;
             }
             let begin = *started.get_or_init(Instant::now);
             let mut latencies = Vec::new();
             while begin.elapsed() < seconds && done.fetch_add(1, Ordering::Relaxed) < max_ops {
                 let t0 = Instant::now();
-                op(client.clone(), n).await;
+                client = op(client, n).await;
                 latencies.push(t0.elapsed());
                 n += 1;
             }
@@ -130,10 +134,20 @@ where
 }
 
 /// One create, the `n`th of its client.
-async fn create(c: Client, n: u64) {
-    c.create_task(&task(&format!("c{n}")), None)
-        .await
-        .expect("create");
+async fn create(mut c: Conn, n: u64) -> Conn {
+    let body = serde_json::to_vec(&task(&format!("c{n}"))).expect("a task as JSON");
+    c.call(Method::POST, "/tasks/", Some(body), StatusCode::CREATED)
+        .await;
+    c
+}
+
+/// `n` connections to node `i` of `cluster`, as its brand-9 user.
+async fn conns(cluster: &Cluster, i: usize, n: usize) -> Vec<Conn> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(Conn::open(&cluster.nodes[i].url, &cluster.user).await);
+    }
+    out
 }
 
 /// The client counts of the create phases: `COMPARE_CONC` (say `64`, or `1,16`) to profile one,
@@ -154,13 +168,13 @@ fn concurrencies() -> Vec<usize> {
 async fn creates(cluster: &Cluster, leader: usize) {
     let concs = concurrencies();
     for &conc in &concs {
-        let clients = (0..conc).map(|_| cluster.client(leader)).collect();
+        let clients = conns(cluster, leader, conc).await;
         phase("mode=create target=leader nodes=3", clients, create).await;
     }
     // Through a follower, which forwards each create to the leader.
     let follower = (leader + 1) % 3;
     for &conc in concs.iter().filter(|&&c| c > 1) {
-        let clients = (0..conc).map(|_| cluster.client(follower)).collect();
+        let clients = conns(cluster, follower, conc).await;
         phase("mode=create target=follower nodes=3", clients, create).await;
     }
     // How many peer requests carried the writes it forwarded (writes arriving together share one).
@@ -182,9 +196,14 @@ async fn creates(cluster: &Cluster, leader: usize) {
     );
 }
 
-async fn reads(label: &str, clients: Vec<Client>, id: u64) {
-    phase(label, clients, move |c, _| async move {
-        c.get_task(&id.to_string()).await.expect("read");
+async fn reads(label: &str, clients: Vec<Conn>, id: u64) {
+    let path = format!("/tasks/{id}/");
+    phase(label, clients, move |mut c, _| {
+        let path = path.clone();
+        async move {
+            c.call(Method::GET, &path, None, StatusCode::OK).await;
+            c
+        }
     })
     .await;
 }
@@ -270,9 +289,12 @@ async fn main() {
                 .await
                 .expect("create")
                 .id;
-            let to_leader = (0..16).map(|_| cluster.client(leader)).collect();
+            let to_leader = conns(&cluster, leader, 16).await;
             reads("mode=get target=leader nodes=3", to_leader, id).await;
-            let spread = (0..16).map(|i| cluster.client(i % 3)).collect();
+            let mut spread = Vec::new();
+            for i in 0..16 {
+                spread.extend(conns(&cluster, i % 3, 1).await);
+            }
             reads("mode=get target=all nodes=3", spread, id).await;
         }
     }
@@ -281,7 +303,7 @@ async fn main() {
         let one = Cluster::start(1, "").await;
         phase(
             "mode=create target=leader nodes=1",
-            vec![one.client(0)],
+            conns(&one, 0, 1).await,
             create,
         )
         .await;
@@ -294,7 +316,7 @@ async fn main() {
             .await
             .expect("create")
             .id;
-        let clients = (0..16).map(|_| one.client(0)).collect();
+        let clients = conns(&one, 0, 16).await;
         reads("mode=get target=leader nodes=1", clients, id).await;
     }
     if wants("jobs") {
