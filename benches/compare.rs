@@ -9,7 +9,9 @@
 //! - **creates** (`mode=create`): a three-node cluster with the default Raft timing; `conc`
 //!   clients, each with its own keep-alive connection to the leader, create tasks back to back
 //!   (as etcd's load generator puts new keys): after one second of warm-up, for `COMPARE_SECS`
-//!   (default 20) or `COMPARE_MAX_OPS` creates (default 20,000), whichever comes first; then
+//!   (default 20) or `COMPARE_MAX_OPS` creates (default 20,000), whichever comes first (each
+//!   client a lean HTTP/1.1 connection, or `taskcore-client` with
+//!   `COMPARE_CLIENT=taskcore-client`: see `compare/conn.rs`); then
 //!   the same through a follower (`target=follower`), which forwards them; and by one client of
 //!   a one-node cluster.
 //! - **reads** (`mode=get`): linearizable `GET /tasks/{id}/` of one task by 16 clients, through
@@ -34,7 +36,6 @@ use chrono::{DateTime, Utc};
 use common::cluster::{all_tasks, retryable, task, wait_completed, Cluster};
 use common::worker::WorkerProc;
 use conn::Conn;
-use hyper::{Method, StatusCode};
 
 /// Most operations of one measured phase by default (etcd's load generator stops at the same
 /// count); `COMPARE_MAX_OPS` sets another, for longer phases.
@@ -123,9 +124,14 @@ where
         all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
+    let client = if conn::project_client() {
+        "taskcore-client"
+    } else {
+        "hyper"
+    };
     println!(
         "system=taskcore {label} conc={conc} ops={} rate={:.0} p50_ms={:.2} p99_ms={:.2} \
-         client_cpu_us_per_op={cpu_per_op:.1}",
+         client={client} client_cpu_us_per_op={cpu_per_op:.1}",
         all.len(),
         all.len() as f64 / elapsed,
         at(0.50),
@@ -135,9 +141,7 @@ where
 
 /// One create, the `n`th of its client.
 async fn create(mut c: Conn, n: u64) -> Conn {
-    let body = serde_json::to_vec(&task(&format!("c{n}"))).expect("a task as JSON");
-    c.call(Method::POST, "/tasks/", Some(body), StatusCode::CREATED)
-        .await;
+    c.create(&task(&format!("c{n}"))).await;
     c
 }
 
@@ -197,13 +201,9 @@ async fn creates(cluster: &Cluster, leader: usize) {
 }
 
 async fn reads(label: &str, clients: Vec<Conn>, id: u64) {
-    let path = format!("/tasks/{id}/");
-    phase(label, clients, move |mut c, _| {
-        let path = path.clone();
-        async move {
-            c.call(Method::GET, &path, None, StatusCode::OK).await;
-            c
-        }
+    phase(label, clients, move |mut c, _| async move {
+        c.read(id).await;
+        c
     })
     .await;
 }
