@@ -17,7 +17,8 @@
 //! - **reads** (`mode=get`): linearizable `GET /tasks/{id}/` of one task by 16 clients, through
 //!   the leader, spread over the three nodes, and on a one-node cluster.
 //! - **jobs end to end** (`mode=jobs`): 20,000 no-op tasks created with `POST /tasks/bulk/` in
-//!   chunks of 1,000 while one `taskcore worker` (concurrency 50, `noop` handler) runs them, as
+//!   chunks of 1,000 through the leader while one `taskcore worker` (concurrency 50, `noop`
+//!   handler, the leader first among its nodes) runs them, as
 //!   the BullMQ anchor does; jobs per second from the first create sent to the last completion.
 //! - **failover** (`mode=failover`): ten times, a fresh three-node cluster with the default
 //!   timing; the leader is `SIGKILL`ed while a client of a survivor resends one create (under one
@@ -216,7 +217,15 @@ fn time(s: &str) -> SystemTime {
 
 /// `JOBS` no-op tasks created in bulk while one worker of concurrency 50 runs them.
 async fn jobs(label: &str, cluster: &Cluster, via: usize) {
-    let urls: Vec<&str> = cluster.nodes.iter().map(|n| n.url.as_str()).collect();
+    // The worker talks to the first node it is given while that one answers: `via`, the leader,
+    // as every other row goes through the leader (a follower would forward each lease and
+    // completion to it). The others follow, for failover.
+    let mut urls: Vec<&str> = vec![cluster.nodes[via].url.as_str()];
+    urls.extend(
+        (0..cluster.nodes.len())
+            .filter(|&i| i != via)
+            .map(|i| cluster.nodes[i].url.as_str()),
+    );
     let _worker = WorkerProc::spawn(
         &urls,
         &["data_export=noop"],
