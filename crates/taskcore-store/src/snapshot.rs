@@ -17,6 +17,7 @@ use std::io::Cursor;
 use openraft::storage::Snapshot;
 use openraft::{
     Entry, LogId, RaftSnapshotBuilder, RaftTypeConfig, SnapshotMeta, StorageError, StorageIOError,
+    StoredMembership,
 };
 use serde::{Deserialize, Serialize};
 use taskcore_core::{Batch, Outcome};
@@ -46,18 +47,15 @@ fn snapshot_id(last: Option<&LogId<u64>>) -> String {
     }
 }
 
-/// The snapshot meta of a state whose applied log id and membership are `applied` and
-/// `membership` (encoded as the state machine stores them; absent: none yet).
+/// The snapshot meta of a state with this applied log id and membership.
 fn meta_of<N: openraft::Node>(
-    applied: Option<&[u8]>,
-    membership: Option<&[u8]>,
-) -> Result<SnapshotMeta<u64, N>, StoreError> {
-    let (last_log_id, last_membership) = decode_applied(applied, membership)?;
-    Ok(SnapshotMeta {
+    (last_log_id, last_membership): (Option<LogId<u64>>, StoredMembership<u64, N>),
+) -> SnapshotMeta<u64, N> {
+    SnapshotMeta {
         snapshot_id: snapshot_id(last_log_id.as_ref()),
         last_log_id,
         last_membership,
-    })
+    }
 }
 
 /// Records that a snapshot as of `meta` exists (and drops a legacy one's bytes).
@@ -92,7 +90,7 @@ pub(crate) fn current<N: openraft::Node>(
 ) -> Result<(SnapshotMeta<u64, N>, Vec<u8>), StoreError> {
     let kvs = sm.export()?;
     let value = |key: &[u8]| kvs.iter().find(|(k, _)| k == key).map(|(_, v)| &v[..]);
-    let meta = meta_of(value(APPLIED), value(MEMBERSHIP))?;
+    let meta = meta_of(decode_applied(value(APPLIED), value(MEMBERSHIP))?);
     Ok((meta, codec::encode(&kvs)?))
 }
 
@@ -115,12 +113,7 @@ where
     /// `get_current_snapshot` when it sends them.
     async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError<u64>> {
         let fail = |e: StoreError| StorageIOError::read_state_machine(any(e));
-        let (last_log_id, last_membership) = self.applied().map_err(fail)?;
-        let meta = SnapshotMeta {
-            snapshot_id: snapshot_id(last_log_id.as_ref()),
-            last_log_id,
-            last_membership,
-        };
+        let meta = meta_of(self.applied().map_err(fail)?);
         let (tree, saved) = (self.snapshots.clone(), meta.clone());
         tokio::task::spawn_blocking(move || save_meta(&tree, &saved))
             .await
